@@ -1,0 +1,55 @@
+// RoleResolver for local mode: instance id -> account and role, one small file per
+// instance in the data dir, written by `dssss dev register`. Read on every login, so
+// registrations apply without a restart, and concurrent registrations never collide.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { DssssError, invalidCredentials } from '../core/errors';
+import { isRoleName } from '../core/names';
+import type { InstanceIdentity, RoleResolver } from '../ports';
+import { isMissing, writeFileAtomic } from './files';
+
+export const REGISTRY_DIR = 'instances';
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const ACCOUNT = /^\d{12}$/;
+
+const Entry = z.object({ account: z.string(), role: z.string() });
+
+export class LocalRegistry implements RoleResolver {
+  private readonly dir: string;
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, REGISTRY_DIR);
+  }
+
+  async resolveRole(identity: InstanceIdentity): Promise<string> {
+    if (!INSTANCE_ID.test(identity.instanceId)) throw invalidCredentials('instance is not registered');
+    let text: string;
+    try {
+      text = await readFile(join(this.dir, `${identity.instanceId}.json`), 'utf8');
+    } catch (err) {
+      if (isMissing(err)) throw invalidCredentials('instance is not registered');
+      throw err;
+    }
+    const entry = Entry.safeParse(safeJson(text));
+    if (!entry.success) throw new DssssError('unavailable', 'an instance registration in the data dir is malformed', 60);
+    if (entry.data.account !== identity.accountId) throw invalidCredentials('instance is registered to another account');
+    return entry.data.role;
+  }
+
+  async register(instanceId: string, account: string, role: string): Promise<void> {
+    if (!INSTANCE_ID.test(instanceId)) throw new DssssError('bad_request', 'instance id must look like i-0123456789abcdef0');
+    if (!ACCOUNT.test(account)) throw new DssssError('bad_request', 'account must be 12 digits');
+    if (!isRoleName(role)) throw new DssssError('bad_request', 'role must be an IAM role name');
+    await writeFileAtomic(join(this.dir, `${instanceId}.json`), JSON.stringify({ account, role }) + '\n');
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,76 @@
+// Domain errors: a stable code for programs, a message for people, and the one map
+// from code to HTTP status. Messages never carry secret material.
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'invalid_name'
+  | 'unauthenticated'
+  | 'invalid_credentials'
+  | 'token_expired'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'integrity'
+  | 'method_not_allowed'
+  | 'internal';
+
+export const STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  bad_request: 400,
+  invalid_name: 400,
+  unauthenticated: 401,
+  invalid_credentials: 401,
+  token_expired: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  rate_limited: 429,
+  unavailable: 503,
+  // A stored record that fails to open: the store was altered outside dssss.
+  integrity: 503,
+  method_not_allowed: 405,
+  internal: 500,
+});
+
+export class DssssError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Seconds a client should wait before retrying (429 and 503). */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'DssssError';
+  }
+
+  get status(): number {
+    return STATUS[this.code];
+  }
+}
+
+export const badRequest = (message: string) => new DssssError('bad_request', message);
+export const invalidCredentials = (message: string) => new DssssError('invalid_credentials', message);
+export const forbidden = (message: string) => new DssssError('forbidden', message);
+export const notFound = (message: string) => new DssssError('not_found', message);
+export const conflict = (message: string) => new DssssError('conflict', message);
+export const tooLarge = (message: string) => new DssssError('too_large', message);
+export const unavailable = (message: string, retryAfter = 1) =>
+  new DssssError('unavailable', message, retryAfter);
+
+/**
+ * Any thrown value as a domain error. A failed local file or network call is a dependency
+ * failure (503); anything else is a bug (500), reported without its message, which might
+ * quote input.
+ */
+export function toDssssError(err: unknown): DssssError {
+  if (err instanceof DssssError) return err;
+  if (isSystemError(err)) return new DssssError('unavailable', 'a storage operation failed; try again', 1);
+  return new DssssError('internal', 'internal error');
+}
+
+function isSystemError(err: unknown): boolean {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}

@@ -1,0 +1,59 @@
+// The interfaces the core needs from the outside world. Local files and AWS each
+// implement them; nothing here knows which.
+
+export interface StoredRecord {
+  readonly record: string;
+  readonly version: number;
+}
+
+export interface ListedRecord {
+  readonly name: string;
+  readonly record: string;
+}
+
+export interface ListPage {
+  readonly entries: readonly ListedRecord[];
+  /** Opaque continuation; absent when the listing is complete. */
+  readonly next?: string | undefined;
+}
+
+/** Sealed records by name, with versions, plus small bookkeeping values (the wrapped seal key). */
+export interface SecretStore {
+  /** The latest version, or the given one; undefined when there is none. */
+  read(name: string, version?: number): Promise<StoredRecord | undefined>;
+  /** Creates version 1; throws `conflict` if the name exists (also when a concurrent create won). */
+  create(name: string, record: string): Promise<number>;
+  /** Adds a version to an existing name; throws `not_found` if it vanished. */
+  update(name: string, record: string): Promise<number>;
+  /** Deletes every version; false when there was nothing to delete. */
+  delete(name: string): Promise<boolean>;
+  /** Names in lexical order starting with `prefix`, at most `limit` per page. */
+  list(prefix: string, limit: number, cursor?: string): Promise<ListPage>;
+  readMeta(key: string): Promise<string | undefined>;
+  /** Creates `key` only if absent; false when another writer got there first. */
+  createMeta(key: string, value: string): Promise<boolean>;
+}
+
+/** Wraps data keys under a key this process never sees in the clear (KMS, or the local key file). */
+export interface KeyWrapper {
+  generateDataKey(): Promise<{ plaintext: Uint8Array; wrapped: string }>;
+  unwrap(wrapped: string): Promise<Uint8Array>;
+}
+
+export interface InstanceIdentity {
+  readonly instanceId: string;
+  readonly accountId: string;
+  readonly region: string;
+}
+
+/** Maps a verified instance to the IAM role it runs as; throws `invalid_credentials` if none. */
+export interface RoleResolver {
+  resolveRole(identity: InstanceIdentity): Promise<string>;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
