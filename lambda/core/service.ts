@@ -1,7 +1,7 @@
 // The secret store's operations, in domain terms: log in, authenticate, put, get, list,
 // delete. Ports in, plain values out; no HTTP, no AWS.
 
-import { DssssError, notFound, tooLarge } from './errors';
+import { DssssError, invalidCredentials, notFound, tooLarge } from './errors';
 import { openSecret, sealSecret, type SecretPayload } from './envelope';
 import { parseNamePrefix, parseRoles, parseSecretName } from './names';
 import type { Caller, Policy } from './policy';
@@ -21,6 +21,8 @@ export interface ServiceDeps {
   /** Verifies a signed instance identity document; throws `invalid_credentials`. */
   readonly verifyIdentity: (document: string) => InstanceIdentity;
   readonly policy: Policy;
+  /** Accounts whose instances may log in; undefined: any (local mode, where registration decides). */
+  readonly allowedAccounts?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly tokenTtlSeconds: number;
 }
@@ -43,6 +45,9 @@ export class SecretService {
 
   async loginWithIdentityDocument(document: string): Promise<Login & { caller: Caller }> {
     const identity = this.deps.verifyIdentity(document);
+    if (this.deps.allowedAccounts && !this.deps.allowedAccounts.includes(identity.accountId)) {
+      throw invalidCredentials('the document\'s account is not an allowed account');
+    }
     const role = await this.deps.roles.resolveRole(identity);
     const { token: tokenKey } = await this.deps.keys.keys();
     const iat = Math.floor(this.deps.clock.now() / 1000);

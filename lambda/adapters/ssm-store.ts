@@ -1,0 +1,139 @@
+// SecretStore on SSM Parameter Store: one String parameter per secret under
+// `<prefix>secrets/`, bookkeeping under `<prefix>meta/`. The values are sealed records, so
+// SecureString would only add a KMS call per read. History comes from the parameter's own
+// versions; creation is `Overwrite: false`, so concurrent creates cannot both land.
+
+import {
+  DeleteParameterCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  PutParameterCommand,
+  type ParameterTier,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { conflict, DssssError } from '../core/errors';
+import type { ListedRecord, ListPage, SecretStore, StoredRecord } from '../ports';
+import { dependencyError, errorName } from './aws-errors';
+
+/** Standard-tier parameters hold 4 KiB; larger records need the Advanced tier (8 KiB). */
+export const STANDARD_TIER_LIMIT = 4096;
+/** GetParametersByPath returns at most 10 parameters per call. */
+const SSM_PAGE = 10;
+const WHAT = 'Parameter Store';
+
+export class SsmSecretStore implements SecretStore {
+  private readonly secretsPath: string;
+  private readonly metaPath: string;
+
+  /** `prefix` starts and ends with "/", e.g. "/dssss/". */
+  constructor(
+    private readonly ssm: Pick<SSMClient, 'send'>,
+    prefix: string,
+  ) {
+    this.secretsPath = `${prefix}secrets/`;
+    this.metaPath = `${prefix}meta/`;
+  }
+
+  async read(name: string, version?: number): Promise<StoredRecord | undefined> {
+    const selector = version === undefined ? '' : `:${version}`;
+    const parameter = await this.get(`${this.secretsPath}${name}${selector}`);
+    return parameter && { record: parameter.value, version: parameter.version };
+  }
+
+  create(name: string, record: string): Promise<number> {
+    return this.put(this.secretsPath + name, record, false).then((version) => {
+      if (version === undefined) throw conflict(`secret ${name} already exists`);
+      return version;
+    });
+  }
+
+  async update(name: string, record: string): Promise<number> {
+    return (await this.put(this.secretsPath + name, record, true))!;
+  }
+
+  async delete(name: string): Promise<boolean> {
+    try {
+      await this.ssm.send(new DeleteParameterCommand({ Name: this.secretsPath + name }));
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'ParameterNotFound') return false;
+      throw dependencyError(err, WHAT);
+    }
+  }
+
+  /**
+   * At most `ceil(limit / 10)` GetParametersByPath calls; the page never holds more than
+   * `limit` names, and SSM's own NextToken is the continuation, so nothing is skipped.
+   */
+  async list(prefix: string, limit: number, cursor?: string): Promise<ListPage> {
+    // The path is the prefix's last complete segment; a partial segment is filtered here.
+    const cut = prefix.lastIndexOf('/');
+    const path = `${this.secretsPath}${cut >= 0 ? prefix.slice(0, cut) : ''}`.replace(/\/$/, '') || '/';
+    const entries: ListedRecord[] = [];
+    let next = cursor;
+    let calls = 0;
+    do {
+      let page;
+      try {
+        page = await this.ssm.send(
+          new GetParametersByPathCommand({
+            Path: path,
+            Recursive: true,
+            MaxResults: Math.min(SSM_PAGE, limit - calls * SSM_PAGE),
+            NextToken: next,
+          }),
+        );
+      } catch (err) {
+        if (next !== undefined && (errorName(err) === 'InvalidNextToken' || errorName(err) === 'ValidationException')) {
+          throw new DssssError('bad_request', 'invalid continuation token');
+        }
+        throw dependencyError(err, WHAT);
+      }
+      calls++;
+      for (const parameter of page.Parameters ?? []) {
+        const name = parameter.Name?.slice(this.secretsPath.length);
+        if (name !== undefined && parameter.Name!.startsWith(this.secretsPath) && name.startsWith(prefix) && parameter.Value !== undefined) {
+          entries.push({ name, record: parameter.Value });
+        }
+      }
+      next = page.NextToken || undefined;
+    } while (next !== undefined && calls * SSM_PAGE < limit);
+    return { entries, next };
+  }
+
+  async readMeta(key: string): Promise<string | undefined> {
+    return (await this.get(this.metaPath + key))?.value;
+  }
+
+  async createMeta(key: string, value: string): Promise<boolean> {
+    return (await this.put(this.metaPath + key, value, false)) !== undefined;
+  }
+
+  private async get(name: string): Promise<{ value: string; version: number } | undefined> {
+    try {
+      const { Parameter } = await this.ssm.send(new GetParameterCommand({ Name: name }));
+      if (Parameter?.Value === undefined || Parameter.Version === undefined) return undefined;
+      return { value: Parameter.Value, version: Parameter.Version };
+    } catch (err) {
+      if (errorName(err) === 'ParameterNotFound' || errorName(err) === 'ParameterVersionNotFound') return undefined;
+      throw dependencyError(err, WHAT);
+    }
+  }
+
+  /** The new version, or undefined when `overwrite` is false and the parameter exists. */
+  private async put(name: string, value: string, overwrite: boolean): Promise<number | undefined> {
+    // Intelligent-Tiering stores a small value as Standard, and keeps a parameter that is
+    // already Advanced valid (an explicit Standard would be refused there).
+    const tier: ParameterTier = value.length > STANDARD_TIER_LIMIT ? 'Advanced' : 'Intelligent-Tiering';
+    try {
+      const { Version } = await this.ssm.send(
+        new PutParameterCommand({ Name: name, Value: value, Type: 'String', Overwrite: overwrite, Tier: tier }),
+      );
+      if (Version === undefined) throw new DssssError('unavailable', `${WHAT} returned no version`, 1);
+      return Version;
+    } catch (err) {
+      if (!overwrite && errorName(err) === 'ParameterAlreadyExists') return undefined;
+      throw dependencyError(err, WHAT);
+    }
+  }
+}
