@@ -1,0 +1,122 @@
+// The certificates trusted to sign instance identity documents: AWS's published ones
+// (bundled in aws-certs.json) plus any the operator adds, looked up the way a PKCS#7
+// SignerInfo names its signer: by issuer and serial number.
+
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import bundled from './aws-certs.json' with { type: 'json' };
+
+export type SignerKeyType = 'rsa' | 'dsa';
+
+export interface TrustedCertificate {
+  /** The certificate's subject, for operators' eyes (log lines, errors about configuration). */
+  readonly subject: string;
+  readonly publicKey: KeyObject;
+  readonly keyType: SignerKeyType;
+}
+
+/** The raw issuer Name and serial number of a certificate, as a SignerInfo quotes them. */
+export interface IssuerAndSerial {
+  readonly issuer: Uint8Array;
+  readonly serial: Uint8Array;
+}
+
+export class TrustStore {
+  private constructor(
+    private readonly bySigner: ReadonlyMap<string, readonly TrustedCertificate[]>,
+    /** How many distinct certificates the store holds. */
+    readonly size: number,
+  ) {}
+
+  /** Identical certificates count once; a malformed one or an unsupported key type throws. */
+  static fromPems(pems: readonly string[]): TrustStore {
+    const seen = new Set<string>();
+    const bySigner = new Map<string, TrustedCertificate[]>();
+    pems.forEach((pem, index) => {
+      const der = pemToDer(pem, index);
+      const fingerprint = createHash('sha256').update(der).digest('hex');
+      if (seen.has(fingerprint)) return;
+      seen.add(fingerprint);
+      const key = signerKey(certificateIssuerAndSerial(der, index));
+      // Several certificates may share issuer and serial (or a key): keep every candidate.
+      const candidates = bySigner.get(key) ?? [];
+      candidates.push(trustedCertificate(der, index));
+      bySigner.set(key, candidates);
+    });
+    return new TrustStore(bySigner, seen.size);
+  }
+
+  /** The trusted certificates a SignerInfo's issuer and serial number name; empty if none. */
+  candidates(signer: IssuerAndSerial): readonly TrustedCertificate[] {
+    return this.bySigner.get(signerKey(signer)) ?? [];
+  }
+}
+
+/** AWS's `pkcs7` and `rsa2048` certificates plus `extraPems` (new Regions, a development CA). */
+export function awsTrustStore(extraPems: readonly string[] = []): TrustStore {
+  // Extras first, so "certificate 2" in an error is the operator's second certificate.
+  return TrustStore.fromPems([...extraPems, ...Object.values(bundled.pkcs7), ...Object.values(bundled.rsa2048)]);
+}
+
+const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
+
+/** Splits a PEM bundle into one PEM string per certificate; anything else in the text is an error. */
+export function parsePemCertificates(text: string): string[] {
+  const pems = [...text.matchAll(PEM_BLOCK)].map((match) => match[0]);
+  if (text.replace(PEM_BLOCK, '').trim() !== '') {
+    throw new Error('the certificate bundle holds text that is not a PEM "CERTIFICATE" block');
+  }
+  if (pems.length === 0) throw new Error('the certificate bundle holds no PEM "CERTIFICATE" block');
+  pems.forEach((pem, index) => pemToDer(pem, index));
+  return pems;
+}
+
+/** Issuer and serial number from a certificate's DER, read from the TBSCertificate as signed. */
+export function certificateIssuerAndSerial(der: Uint8Array, index = 0): IssuerAndSerial {
+  const bad = (why: string) => new Error(`certificate ${index + 1} is not an X.509 certificate: ${why}`);
+  const parsed = asn1js.fromBER(der, { parseEmbedded: false });
+  if (parsed.offset !== der.byteLength || parsed.result.error !== '') throw bad('not one DER structure');
+  const certificate = parsed.result;
+  if (!(certificate instanceof asn1js.Sequence)) throw bad('not a SEQUENCE');
+  const tbs = certificate.valueBlock.value[0];
+  if (!(tbs instanceof asn1js.Sequence)) throw bad('no TBSCertificate');
+  const fields = [...tbs.valueBlock.value];
+  // version is [0] EXPLICIT and absent in v1 certificates, like some of AWS's.
+  if (fields[0]?.idBlock.tagClass === 3 && fields[0].idBlock.tagNumber === 0) fields.shift();
+  const [serial, , issuer] = fields;
+  if (!(serial instanceof asn1js.Integer)) throw bad('no serial number');
+  if (!(issuer instanceof asn1js.Sequence)) throw bad('no issuer name');
+  return { issuer: issuer.valueBeforeDecodeView.slice(), serial: serial.valueBlock.valueHexView.slice() };
+}
+
+function trustedCertificate(der: Uint8Array, index: number): TrustedCertificate {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(der);
+  } catch {
+    throw new Error(`certificate ${index + 1} cannot be read as an X.509 certificate`);
+  }
+  const publicKey = certificate.publicKey;
+  const type = publicKey.asymmetricKeyType;
+  if (type !== 'rsa' && type !== 'dsa') {
+    throw new Error(`certificate ${index + 1} has a ${type ?? 'unknown'} key; identity documents are signed with RSA or DSA`);
+  }
+  return { subject: certificate.subject.replace(/\n/g, ', '), publicKey, keyType: type };
+}
+
+function pemToDer(pem: string, index: number): Uint8Array {
+  const match = /^\s*-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----\s*$/.exec(pem);
+  const body = match?.[1]?.replace(/\s+/g, '') ?? '';
+  const der = Buffer.from(body, 'base64');
+  if (body === '' || der.toString('base64') !== body) {
+    throw new Error(`certificate ${index + 1} is not a PEM "CERTIFICATE" block`);
+  }
+  return new Uint8Array(der.buffer, der.byteOffset, der.byteLength);
+}
+
+/** Serials compare as numbers: a leading zero byte (DER's sign padding) does not make another one. */
+function signerKey({ issuer, serial }: IssuerAndSerial): string {
+  let start = 0;
+  while (start < serial.length - 1 && serial[start] === 0) start++;
+  return `${Buffer.from(issuer).toString('hex')}/${Buffer.from(serial.subarray(start)).toString('hex')}`;
+}
