@@ -6,16 +6,34 @@ import { isRoleName } from './core/names';
 export const DEFAULT_TOKEN_TTL_SECONDS = 15 * 60;
 /** A stolen token is good until it expires: no configuration makes that longer than this. */
 export const MAX_TOKEN_TTL_SECONDS = 60 * 60;
+export const DEFAULT_PARAMETER_PREFIX = '/dssss/';
+export const DEFAULT_ROLE_CACHE_SECONDS = 60;
 
-export interface Config {
-  readonly backend: 'local';
-  readonly dataDir: string;
+interface CommonConfig {
   readonly distinguishedRoles: readonly string[];
   readonly writerRoles: readonly string[] | undefined;
   readonly tokenTtlSeconds: number;
-  /** PEM file of further trusted identity-document signing certificates. */
-  readonly extraCertsFile: string | undefined;
+  /** Further trusted identity-document signing certificates: PEM text, or a PEM file's path. */
+  readonly extraCerts: { readonly pem: string } | { readonly file: string } | undefined;
 }
+
+export interface LocalConfig extends CommonConfig {
+  readonly backend: 'local';
+  readonly dataDir: string;
+  /** Unset in local mode: the registry's account decides. */
+  readonly allowedAccounts: readonly string[] | undefined;
+}
+
+export interface AwsConfig extends CommonConfig {
+  readonly backend: 'aws';
+  readonly kmsKeyId: string;
+  /** Starts and ends with "/". */
+  readonly parameterPrefix: string;
+  readonly allowedAccounts: readonly string[];
+  readonly roleCacheSeconds: number;
+}
+
+export type Config = LocalConfig | AwsConfig;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -24,35 +42,75 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(env: Env = process.env): Config {
-  const backend = env.DSSSS_BACKEND ?? 'local';
-  if (backend !== 'local') throw new ConfigError(`DSSSS_BACKEND=${backend}: only "local" is available`);
-  return Object.freeze({
-    backend,
-    dataDir: resolve(nonEmpty(env.DSSSS_DATA_DIR) ?? '.dssss'),
-    distinguishedRoles: Object.freeze(roleList('DSSSS_DISTINGUISHED_ROLES', env.DSSSS_DISTINGUISHED_ROLES) ?? ['dssssadmin']),
+  const common: CommonConfig = {
+    distinguishedRoles: roleList('DSSSS_DISTINGUISHED_ROLES', env.DSSSS_DISTINGUISHED_ROLES) ?? Object.freeze(['dssssadmin']),
     writerRoles: roleList('DSSSS_WRITER_ROLES', env.DSSSS_WRITER_ROLES),
-    tokenTtlSeconds: tokenTtl(env.DSSSS_TOKEN_TTL_SECONDS),
-    extraCertsFile: nonEmpty(env.DSSSS_EXTRA_CERTS),
-  });
+    tokenTtlSeconds: integer('DSSSS_TOKEN_TTL_SECONDS', env.DSSSS_TOKEN_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS, 60, MAX_TOKEN_TTL_SECONDS),
+    extraCerts: extraCerts(env.DSSSS_EXTRA_CERTS),
+  };
+  const backend = nonEmpty(env.DSSSS_BACKEND) ?? 'local';
+  const allowedAccounts = accountList(env.DSSSS_ALLOWED_ACCOUNTS);
+
+  if (backend === 'local') {
+    return Object.freeze({ ...common, backend, dataDir: resolve(nonEmpty(env.DSSSS_DATA_DIR) ?? '.dssss'), allowedAccounts });
+  }
+  if (backend === 'aws') {
+    const kmsKeyId = nonEmpty(env.DSSSS_KMS_KEY_ID);
+    if (kmsKeyId === undefined) throw new ConfigError('DSSSS_KMS_KEY_ID is required with DSSSS_BACKEND=aws (a KMS key id, ARN or alias)');
+    if (allowedAccounts === undefined) {
+      throw new ConfigError('DSSSS_ALLOWED_ACCOUNTS is required with DSSSS_BACKEND=aws (comma-separated account ids)');
+    }
+    const prefix = nonEmpty(env.DSSSS_PARAMETER_PREFIX) ?? DEFAULT_PARAMETER_PREFIX;
+    if (!/^\/([A-Za-z0-9_.-]+\/){1,5}$/.test(prefix)) {
+      throw new ConfigError('DSSSS_PARAMETER_PREFIX: a Parameter Store path that starts and ends with "/", e.g. /dssss/');
+    }
+    return Object.freeze({
+      ...common,
+      backend,
+      kmsKeyId,
+      parameterPrefix: prefix,
+      allowedAccounts,
+      roleCacheSeconds: integer('DSSSS_ROLE_CACHE_SECONDS', env.DSSSS_ROLE_CACHE_SECONDS, DEFAULT_ROLE_CACHE_SECONDS, 0, 3600),
+    });
+  }
+  throw new ConfigError(`DSSSS_BACKEND=${backend}: use "local" or "aws"`);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
+function list(value: string | undefined): string[] | undefined {
+  const text = nonEmpty(value);
+  return text === undefined ? undefined : text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
 function roleList(variable: string, value: string | undefined): readonly string[] | undefined {
-  if (nonEmpty(value) === undefined) return undefined;
-  const roles = value!.split(',').map((r) => r.trim()).filter((r) => r !== '');
-  const bad = roles.find((r) => !isRoleName(r));
-  if (bad !== undefined || roles.length === 0) throw new ConfigError(`${variable}: expected comma-separated IAM role names`);
+  const roles = list(value);
+  if (roles === undefined) return undefined;
+  if (roles.length === 0 || !roles.every(isRoleName)) throw new ConfigError(`${variable}: expected comma-separated IAM role names`);
   return Object.freeze(roles);
 }
 
-function tokenTtl(value: string | undefined): number {
-  if (nonEmpty(value) === undefined) return DEFAULT_TOKEN_TTL_SECONDS;
-  const seconds = Number(value);
-  if (!Number.isSafeInteger(seconds) || seconds < 60 || seconds > MAX_TOKEN_TTL_SECONDS) {
-    throw new ConfigError(`DSSSS_TOKEN_TTL_SECONDS: an integer from 60 to ${MAX_TOKEN_TTL_SECONDS}`);
+function accountList(value: string | undefined): readonly string[] | undefined {
+  const accounts = list(value);
+  if (accounts === undefined) return undefined;
+  if (accounts.length === 0 || !accounts.every((a) => /^\d{12}$/.test(a))) {
+    throw new ConfigError('DSSSS_ALLOWED_ACCOUNTS: expected comma-separated 12-digit account ids');
   }
-  return seconds;
+  return Object.freeze(accounts);
+}
+
+function integer(variable: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (nonEmpty(value) === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(`${variable}: an integer from ${min} to ${max}`);
+  return n;
+}
+
+function extraCerts(value: string | undefined): CommonConfig['extraCerts'] {
+  const text = nonEmpty(value);
+  if (text === undefined) return undefined;
+  // The Lambda function gets the PEM itself; a laptop usually names a file.
+  return text.startsWith('-----BEGIN') ? { pem: text } : { file: resolve(text) };
 }

@@ -1,0 +1,16 @@
+// The local development CA's files in the data dir: created on first use, shared by the
+// server (which trusts it) and `dssss dev identity` (which signs with it).
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createDevCa, type DevCa } from '../identity/dev-ca';
+import { createFileExclusive } from './files';
+
+export const DEV_CA_FILE = 'dev-ca.json';
+
+export async function ensureDevCa(dataDir: string): Promise<DevCa> {
+  const path = join(dataDir, DEV_CA_FILE);
+  // Exclusive create: two first uses at once still end with one CA.
+  await createFileExclusive(path, JSON.stringify(createDevCa()) + '\n', 0o600);
+  return JSON.parse(await readFile(path, 'utf8')) as DevCa;
+}

@@ -1,0 +1,101 @@
+// Composition root: config -> adapters -> SecretService. Everything built here lives as
+// long as the process (one Lambda container, or one local server).
+
+import { readFile } from 'node:fs/promises';
+import type { AwsConfig, Config, LocalConfig } from './config';
+import { Policy } from './core/policy';
+import { SealKeyRing } from './core/seal-keys';
+import { SecretService } from './core/service';
+import { awsTrustStore, parsePemCertificates } from './identity/certs';
+import { verifyIdentityDocument } from './identity/pkcs7';
+import { systemClock, type Clock, type KeyWrapper, type RoleResolver, type SecretStore } from './ports';
+
+/** Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call fails in time. */
+const clientOptions = {
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
+} as const;
+
+interface Backends {
+  store: SecretStore;
+  wrapper: KeyWrapper;
+  roles: RoleResolver;
+  /** Certificates this backend trusts beyond AWS's (the local development CA). */
+  trusted: string[];
+}
+
+export async function createService(config: Config, clock: Clock = systemClock): Promise<SecretService> {
+  const backends = config.backend === 'local' ? await localBackends(config) : await awsBackends(config, clock);
+  const trust = awsTrustStore([...(await extraCertificates(config)), ...backends.trusted]);
+  return new SecretService({
+    store: backends.store,
+    keys: new SealKeyRing(backends.store, backends.wrapper),
+    roles: backends.roles,
+    verifyIdentity: (document) => verifyIdentityDocument(document, trust),
+    policy: new Policy(config),
+    allowedAccounts: config.allowedAccounts,
+    clock,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+  });
+}
+
+async function extraCertificates(config: Config): Promise<string[]> {
+  if (config.extraCerts === undefined) return [];
+  const text = 'pem' in config.extraCerts ? config.extraCerts.pem : await readFile(config.extraCerts.file, 'utf8');
+  return parsePemCertificates(text);
+}
+
+async function localBackends(config: LocalConfig): Promise<Backends> {
+  const [{ FileSecretStore }, { LocalKeyWrapper }, { LocalRegistry }, { ensureDevCa }] = await Promise.all([
+    import('./adapters/file-store'),
+    import('./adapters/local-keys'),
+    import('./adapters/local-registry'),
+    import('./adapters/dev-ca-files'),
+  ]);
+  // Local mode trusts its own development CA, so `dssss dev identity` documents log in.
+  const devCa = await ensureDevCa(config.dataDir);
+  return {
+    store: new FileSecretStore(config.dataDir),
+    wrapper: new LocalKeyWrapper(config.dataDir),
+    roles: new LocalRegistry(config.dataDir),
+    trusted: [devCa.certPem],
+  };
+}
+
+async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
+  const [{ SSMClient }, { KMSClient }, { SsmSecretStore }, { KmsKeyWrapper }, { ExpiringCache }] = await Promise.all([
+    import('@aws-sdk/client-ssm'),
+    import('@aws-sdk/client-kms'),
+    import('./adapters/ssm-store'),
+    import('./adapters/kms-keys'),
+    import('./core/cache'),
+  ]);
+  // Region, credentials and endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SSM, ...) come
+  // from the SDK's own environment handling. Clients live as long as the container.
+  const cache = new ExpiringCache<string>(config.roleCacheSeconds * 1000, clock);
+  let resolver: Promise<RoleResolver> | undefined;
+  const loadResolver = async (): Promise<RoleResolver> => {
+    // EC2 and IAM load only on the login path: reads with a token never pay for them.
+    const [{ EC2Client }, { IAMClient }, { Ec2RoleResolver }] = await Promise.all([
+      import('@aws-sdk/client-ec2'),
+      import('@aws-sdk/client-iam'),
+      import('./adapters/ec2-roles'),
+    ]);
+    return new Ec2RoleResolver(new EC2Client(clientOptions), new IAMClient(clientOptions), cache);
+  };
+  return {
+    store: new SsmSecretStore(new SSMClient(clientOptions), config.parameterPrefix),
+    wrapper: new KmsKeyWrapper(new KMSClient(clientOptions), config.kmsKeyId, config.parameterPrefix),
+    roles: {
+      resolveRole: async (identity) => {
+        resolver ??= loadResolver().catch((err: unknown) => {
+          resolver = undefined;
+          throw err;
+        });
+        return (await resolver).resolveRole(identity);
+      },
+    },
+    trusted: [],
+  };
+}
+

@@ -1,0 +1,309 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES } from '../lambda/app';
+import { MAX_SECRET_BYTES } from '../lambda/core/service';
+import { ACCOUNT, errorOf, localFixture, type Fixture } from './helpers';
+
+let f: Fixture;
+beforeEach(async () => {
+  f = await localFixture();
+});
+
+async function put(token: string, name: string, secret: string, roles: string[]) {
+  return f.request('PUT', `/v1/secret/${name}`, { token, body: { Secret: secret, Roles: roles } });
+}
+
+describe('GET /v1/health', () => {
+  it('answers without authentication', async () => {
+    const response = await f.request('GET', '/v1/health');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('GET /v1/auth', () => {
+  it('logs in with an identity document: token in body and Reauthentication header', async () => {
+    const response = await f.request('GET', '/v1/auth', { headers: { Authentication: await f.identity('web') } });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { token: string; role: string; expiresAt: string };
+    expect(body.role).toBe('web');
+    expect(response.headers.get('Reauthentication')).toBe(body.token);
+    expect(Date.parse(body.expiresAt) - f.clock.time).toBeGreaterThan(14 * 60_000);
+    expect(Date.parse(body.expiresAt) - f.clock.time).toBeLessThanOrEqual(15 * 60_000);
+    expect(response.headers.get('Cache-Control')).toBe('no-store');
+  });
+
+  it('accepts the document with line breaks and PEM armour', async () => {
+    const doc = await f.identity('web');
+    const armoured = `-----BEGIN PKCS7-----\n${doc.match(/.{1,64}/g)!.join('\n')}\n-----END PKCS7-----`;
+    const response = await f.request('GET', '/v1/auth', { headers: { Authentication: armoured.replaceAll('\n', ' ') } });
+    expect(response.status).toBe(200);
+  });
+
+  it('refuses no document, garbage, and an unregistered instance with 401', async () => {
+    const cases: Record<string, string>[] = [{}, { Authentication: 'bm90IGEgZG9jdW1lbnQ=' }, { Authentication: f.document('i-0123456789abcdef0') }];
+    for (const headers of cases) {
+      const response = await f.request('GET', '/v1/auth', { headers });
+      expect(response.status).toBe(401);
+      expect((await errorOf(response)).code).toMatch(/unauthenticated|invalid_credentials/);
+    }
+  });
+
+  it('refuses a document whose account is not the registered one', async () => {
+    await f.registry.register('i-0123456789abcdef0', ACCOUNT, 'web');
+    const response = await f.request('GET', '/v1/auth', { headers: { Authentication: f.document('i-0123456789abcdef0', '999999999999') } });
+    expect(await errorOf(response)).toMatchObject({ status: 401, message: expect.stringMatching(/account/) });
+  });
+
+  it('refuses a document altered after signing', async () => {
+    await f.registry.register('i-0123456789abcdef0', ACCOUNT, 'web');
+    const der = Buffer.from(f.document('i-0123456789abcdef0'), 'base64');
+    const at = der.indexOf('i-0123456789abcdef0');
+    der[at + 2] = '1'.charCodeAt(0) === der[at + 2] ? '2'.charCodeAt(0) : '1'.charCodeAt(0);
+    const response = await f.request('GET', '/v1/auth', { headers: { Authentication: der.toString('base64') } });
+    expect(response.status).toBe(401);
+  });
+
+  it('never echoes the document in an error', async () => {
+    const doc = (await f.identity('web')).slice(0, -8) + 'AAAAAAAA';
+    const text = await (await f.request('GET', '/v1/auth', { headers: { Authentication: doc } })).text();
+    expect(text).not.toContain(doc.slice(20, 60));
+  });
+});
+
+describe('authentication on /v1/secret routes', () => {
+  it('accepts Reauthentication, Authorization: Bearer, and Authentication (which returns a fresh token)', async () => {
+    const web = await f.login('web');
+    expect((await put(web, 'app/x', 's', ['web'])).status).toBe(200);
+
+    const bearer = await f.request('GET', '/v1/secret/app/x', { headers: { Authorization: `Bearer ${web}` } });
+    expect(bearer.status).toBe(200);
+
+    const direct = await f.request('GET', '/v1/secret/app/x', { headers: { Authentication: await f.identity('web') } });
+    expect(direct.status).toBe(200);
+    const fresh = direct.headers.get('Reauthentication');
+    expect(fresh).toMatch(/^dssss\.v1\./);
+    expect((await f.request('GET', '/v1/secret/app/x', { token: fresh! })).status).toBe(200);
+  });
+
+  it('refuses no credentials, a malformed Authorization, and a token altered by one byte with 401', async () => {
+    const web = await f.login('web');
+    await put(web, 'app/x', 's', ['web']);
+    const i = web.length - 10;
+    const altered = web.slice(0, i) + (web[i] === 'A' ? 'B' : 'A') + web.slice(i + 1);
+    const cases: Record<string, string>[] = [{}, { Authorization: 'Basic abc' }, { Reauthentication: altered }, { Authorization: `Bearer ${altered}` }];
+    for (const headers of cases) {
+      const response = await f.request('GET', '/v1/secret/app/x', { headers });
+      expect(response.status).toBe(401);
+      expect(await response.text()).not.toContain(altered);
+    }
+  });
+
+  it('refuses a token past its expiry with 401 token_expired', async () => {
+    const web = await f.login('web');
+    await put(web, 'app/x', 's', ['web']);
+    f.clock.time += 15 * 60_000;
+    expect(await errorOf(await f.request('GET', '/v1/secret/app/x', { token: web }))).toMatchObject({ status: 401, code: 'token_expired' });
+  });
+});
+
+describe('PUT and GET /v1/secret/{name}', () => {
+  it('stores a secret and reads it back as JSON and as raw text', async () => {
+    const web = await f.login('web');
+    const response = await put(web, 'app/db-password', 'hunter2 ☃', ['web', 'worker']);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ name: 'app/db-password', version: 1 });
+
+    const json = await f.request('GET', '/v1/secret/app/db-password', { token: web });
+    expect(await json.json()).toEqual({ name: 'app/db-password', secret: 'hunter2 ☃', version: 1, roles: ['web', 'worker'] });
+
+    const raw = await f.request('GET', '/v1/secret/app/db-password', { token: web, headers: { Accept: 'text/plain' } });
+    expect(raw.headers.get('Content-Type')).toMatch(/^text\/plain/);
+    expect(await raw.text()).toBe('hunter2 ☃');
+  });
+
+  it('accepts lower-case keys', async () => {
+    const web = await f.login('web');
+    const response = await f.request('PUT', '/v1/secret/lower', { token: web, body: { secret: 's', roles: ['web'] } });
+    expect(response.status).toBe(200);
+  });
+
+  it('keeps older versions readable with ?version=N', async () => {
+    const web = await f.login('web');
+    await put(web, 'v', 'one', ['web']);
+    expect(await (await put(web, 'v', 'two', ['web'])).json()).toEqual({ name: 'v', version: 2 });
+    expect(await (await f.request('GET', '/v1/secret/v?version=1', { token: web })).json()).toMatchObject({ secret: 'one', version: 1 });
+    expect(await (await f.request('GET', '/v1/secret/v', { token: web })).json()).toMatchObject({ secret: 'two', version: 2 });
+    expect((await f.request('GET', '/v1/secret/v?version=3', { token: web })).status).toBe(404);
+    expect((await f.request('GET', '/v1/secret/v?version=x', { token: web })).status).toBe(400);
+    expect((await f.request('GET', '/v1/secret/v?version=0', { token: web })).status).toBe(400);
+  });
+
+  it('refuses a reader outside the secret\'s roles with 403, and never shows the value', async () => {
+    await put(await f.login('web'), 'app/x', 'topsecret', ['web']);
+    for (const role of ['other', 'dssssadmin']) {
+      const response = await f.request('GET', '/v1/secret/app/x', { token: await f.login(role) });
+      expect(response.status).toBe(403);
+      expect(await response.text()).not.toContain('topsecret');
+    }
+  });
+
+  it('closes older versions to a role the latest version no longer names', async () => {
+    const web = await f.login('web');
+    await put(web, 'n', 'old', ['web', 'worker']);
+    await put(web, 'n', 'new', ['web']);
+    expect((await f.request('GET', '/v1/secret/n?version=1', { token: await f.login('worker') })).status).toBe(403);
+  });
+
+  it('refuses an overwrite by a role outside the existing roles with 403, leaving the secret intact', async () => {
+    await put(await f.login('web'), 'app/x', 'original', ['web']);
+    const response = await put(await f.login('attacker'), 'app/x', 'replaced', ['attacker']);
+    expect(await errorOf(response)).toMatchObject({ status: 403, code: 'forbidden' });
+    expect(await (await f.request('GET', '/v1/secret/app/x', { token: await f.login('web') })).json()).toMatchObject({ secret: 'original', version: 1 });
+  });
+
+  it('lets a role in the existing roles, or a distinguished role, overwrite', async () => {
+    await put(await f.login('web'), 'app/x', 'one', ['web', 'worker']);
+    expect(await (await put(await f.login('worker'), 'app/x', 'two', ['web', 'worker'])).json()).toEqual({ name: 'app/x', version: 2 });
+    expect((await put(await f.login('dssssadmin'), 'app/x', 'three', ['web'])).status).toBe(200);
+  });
+
+  it('returns 404 for a secret that does not exist', async () => {
+    expect(await errorOf(await f.request('GET', '/v1/secret/nope', { token: await f.login('web') }))).toMatchObject({ status: 404, code: 'not_found' });
+  });
+
+  it.each([
+    ['not JSON', '{"Secret":'],
+    ['no roles', { Secret: 's' }],
+    ['no secret', { Roles: ['web'] }],
+    ['empty roles', { Secret: 's', Roles: [] }],
+    ['a role that is not an IAM role name', { Secret: 's', Roles: ['no spaces'] }],
+    ['a number for the secret', { Secret: 42, Roles: ['web'] }],
+    ['both Secret and secret', { Secret: 's', secret: 't', Roles: ['web'] }],
+    ['an unknown field', { Secret: 's', Roles: ['web'], Extra: 1 }],
+    ['an array body', ['s']],
+  ])('refuses a body with %s with 400', async (_why, body) => {
+    const response = await f.request('PUT', '/v1/secret/x', { token: await f.login('web'), body });
+    expect(await errorOf(response)).toMatchObject({ status: 400, code: 'bad_request' });
+  });
+
+  it('never echoes the secret in a validation error', async () => {
+    const response = await f.request('PUT', '/v1/secret/x', { token: await f.login('web'), body: { Secret: 'hunter2', Roles: 'web' } });
+    expect(response.status).toBe(400);
+    expect(await response.text()).not.toContain('hunter2');
+  });
+
+  it('refuses a secret over the limit and a body over the limit with 413', async () => {
+    const web = await f.login('web');
+    const big = await put(web, 'big', 'x'.repeat(MAX_SECRET_BYTES + 1), ['web']);
+    expect(await errorOf(big)).toMatchObject({ status: 413, message: expect.stringContaining(String(MAX_SECRET_BYTES)) });
+    expect((await put(web, 'fits', 'x'.repeat(MAX_SECRET_BYTES), ['web'])).status).toBe(200);
+    const huge = await f.request('PUT', '/v1/secret/huge', { token: web, body: 'x'.repeat(MAX_BODY_BYTES + 1) });
+    expect(await errorOf(huge)).toMatchObject({ status: 413, code: 'too_large' });
+  });
+
+  it.each(['a/../b', '..', 'a%2F..%2Fb', 'a//b', 'a%00b', 'sp%20ace', 'а'])('refuses the name %s with 400', async (name) => {
+    const web = await f.login('web');
+    expect(await errorOf(await f.request('GET', `/v1/secret/${name}`, { token: web }))).toMatchObject({ status: 400 });
+    expect((await put(web, name, 's', ['web'])).status).toBe(400);
+  });
+
+  it('refuses a record moved to another name', async () => {
+    const web = await f.login('web');
+    await put(web, 'app/a', 'secret-a', ['web']);
+    await put(web, 'app/b', 'secret-b', ['web']);
+    // Someone with write access to the store copies a's sealed record over b's.
+    const file = (name: string) => join(f.dir, 'secrets', `${createHash('sha256').update(name).digest('hex')}.json`);
+    const a = JSON.parse(await readFile(file('app/a'), 'utf8')) as { versions: unknown[] };
+    await writeFile(file('app/b'), JSON.stringify({ name: 'app/b', versions: a.versions }));
+    const fresh = await localFixtureOn(f.dir);
+    const response = await fresh.request('GET', '/v1/secret/app/b', { token: web });
+    expect(await errorOf(response)).toMatchObject({ status: 503, code: 'integrity' });
+    expect(response.headers.get('Retry-After')).not.toBeNull();
+  });
+});
+
+describe('DELETE /v1/secret/{name}', () => {
+  it('is for distinguished roles only', async () => {
+    const web = await f.login('web');
+    await put(web, 'gone', 's', ['web']);
+    expect(await errorOf(await f.request('DELETE', '/v1/secret/gone', { token: web }))).toMatchObject({ status: 403 });
+    const admin = await f.login('dssssadmin');
+    const response = await f.request('DELETE', '/v1/secret/gone', { token: admin });
+    expect(response.status).toBe(204);
+    expect((await f.request('GET', '/v1/secret/gone', { token: web })).status).toBe(404);
+    expect((await f.request('DELETE', '/v1/secret/gone', { token: admin })).status).toBe(404);
+  });
+
+  it('follows DSSSS_DISTINGUISHED_ROLES', async () => {
+    f = await localFixture({ DSSSS_DISTINGUISHED_ROLES: 'ops, security' });
+    await put(await f.login('web'), 'gone', 's', ['web']);
+    expect((await f.request('DELETE', '/v1/secret/gone', { token: await f.login('dssssadmin') })).status).toBe(403);
+    expect((await f.request('DELETE', '/v1/secret/gone', { token: await f.login('security') })).status).toBe(204);
+  });
+});
+
+describe('writer roles', () => {
+  it('limit who may create when configured', async () => {
+    f = await localFixture({ DSSSS_WRITER_ROLES: 'deployer' });
+    expect((await put(await f.login('web'), 'new', 's', ['web'])).status).toBe(403);
+    expect((await put(await f.login('deployer'), 'new', 's', ['web'])).status).toBe(200);
+    // Overwrite still follows the existing roles.
+    expect((await put(await f.login('web'), 'new', 't', ['web'])).status).toBe(200);
+  });
+});
+
+describe('GET /v1/secrets', () => {
+  it('lists only the names the caller may read; every name for distinguished roles', async () => {
+    const web = await f.login('web');
+    const worker = await f.login('worker');
+    await put(web, 'app/a', 's', ['web']);
+    await put(worker, 'app/b', 's', ['worker']);
+    await put(web, 'app/c', 's', ['web', 'worker']);
+    await put(web, 'other/d', 's', ['web']);
+    const list = async (token: string, query = '') => (await (await f.request('GET', `/v1/secrets${query}`, { token })).json()) as { names: string[]; next?: string };
+    expect((await list(web)).names).toEqual(['app/a', 'app/c', 'other/d']);
+    expect((await list(worker, '?prefix=app/')).names).toEqual(['app/b', 'app/c']);
+    expect((await list(await f.login('dssssadmin'))).names).toEqual(['app/a', 'app/b', 'app/c', 'other/d']);
+    expect((await list(await f.login('nobody'))).names).toEqual([]);
+  });
+
+  it('pages with limit and next', async () => {
+    const web = await f.login('web');
+    for (const n of ['a', 'b', 'c']) await put(web, n, 's', ['web']);
+    const first = (await (await f.request('GET', '/v1/secrets?limit=2', { token: web })).json()) as { names: string[]; next: string };
+    expect(first.names).toEqual(['a', 'b']);
+    const second = (await (await f.request('GET', `/v1/secrets?limit=2&next=${first.next}`, { token: web })).json()) as { names: string[]; next?: string };
+    expect(second).toEqual({ names: ['c'] });
+  });
+
+  it('refuses a bad limit, prefix or continuation with 400', async () => {
+    const web = await f.login('web');
+    for (const query of ['?limit=0', '?limit=101', '?limit=x', '?prefix=*', '?next=%21%21']) {
+      expect((await f.request('GET', `/v1/secrets${query}`, { token: web })).status).toBe(400);
+    }
+  });
+
+  it('requires authentication', async () => {
+    expect((await f.request('GET', '/v1/secrets')).status).toBe(401);
+  });
+});
+
+describe('the error model', () => {
+  it('answers unknown routes with a JSON 404 and wrong methods with a JSON 405', async () => {
+    expect(await errorOf(await f.request('GET', '/v2/nothing'))).toMatchObject({ status: 404, code: 'not_found' });
+    const post = await f.request('POST', '/v1/secret/x');
+    expect(await errorOf(post)).toMatchObject({ status: 405, code: 'method_not_allowed' });
+    expect(post.headers.get('Allow')).toBe('GET, PUT, DELETE');
+  });
+});
+
+async function localFixtureOn(dir: string) {
+  const { createApp } = await import('../lambda/app');
+  const { createService } = await import('../lambda/runtime');
+  const { loadConfig } = await import('../lambda/config');
+  const app = createApp(await createService(loadConfig({ DSSSS_DATA_DIR: dir })));
+  return { request: (method: string, path: string, o: { token: string }) => app.request(path, { method, headers: { Reauthentication: o.token } }) };
+}

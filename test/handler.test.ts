@@ -1,0 +1,65 @@
+// The Lambda entry serves the same app: an API Gateway REST (proxy integration) event in,
+// a proxy result out.
+
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+let handler: (event: unknown) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
+
+function restEvent(method: string, path: string, headers: Record<string, string> = {}, body: string | null = null) {
+  return {
+    resource: '/{proxy+}',
+    path,
+    httpMethod: method,
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { proxy: path.slice(1) },
+    stageVariables: null,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      httpMethod: method,
+      path: `/prod${path}`,
+      stage: 'prod',
+      requestId: 'req-1',
+      resourcePath: '/{proxy+}',
+      identity: { sourceIp: '10.0.0.1' },
+    },
+    body,
+    isBase64Encoded: false,
+  };
+}
+
+beforeAll(async () => {
+  process.env.DSSSS_DATA_DIR = await mkdtemp(join(tmpdir(), 'dssss-lambda-'));
+  ({ handler } = (await import('../lambda/handler')) as unknown as { handler: typeof handler });
+});
+
+describe('Lambda handler (API Gateway REST proxy)', () => {
+  it('serves the health route', async () => {
+    const result = await handler(restEvent('GET', '/v1/health'));
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body)).toEqual({ status: 'ok' });
+  });
+
+  it('answers an unauthenticated secret read with the JSON 401 of the shared error model', async () => {
+    const result = await handler(restEvent('GET', '/v1/secret/app/x'));
+    expect(result.statusCode).toBe(401);
+    expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'unauthenticated' } });
+  });
+
+  it('checks credentials before the body: a bad token with a bad body is 401', async () => {
+    const result = await handler(restEvent('PUT', '/v1/secret/app/x', { Authorization: 'Bearer nope' }, '{'));
+    expect(result.statusCode).toBe(401);
+  });
+
+  it('refuses dot segments in the event path before URL parsing folds them away', async () => {
+    const result = await handler(restEvent('GET', '/v1/secret/app/../x'));
+    expect(result.statusCode).toBe(400);
+    expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'invalid_name' } });
+  });
+});

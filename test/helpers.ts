@@ -1,0 +1,64 @@
+// A local dssss in a temp dir, driven in-process: documents minted by its dev CA, a clock
+// the test controls, and a request helper over the real app.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../lambda/app';
+import { ensureDevCa } from '../lambda/adapters/dev-ca-files';
+import { LocalRegistry } from '../lambda/adapters/local-registry';
+import { loadConfig } from '../lambda/config';
+import { signIdentityDocument } from '../lambda/identity/dev-ca';
+import { createService } from '../lambda/runtime';
+
+export const ACCOUNT = '111122223333';
+
+export interface RequestOptions {
+  token?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export async function localFixture(env: Record<string, string> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'dssss-app-'));
+  const clock = { time: Date.now(), now(): number { return this.time; } };
+  const config = loadConfig({ DSSSS_DATA_DIR: dir, ...env });
+  const app = createApp(await createService(config, clock));
+  const registry = new LocalRegistry(dir);
+  const ca = await ensureDevCa(dir);
+
+  function document(instanceId: string, account = ACCOUNT, extra: Record<string, unknown> = {}): string {
+    return signIdentityDocument({ instanceId, accountId: account, region: 'us-east-1', pendingTime: '2026-11-24T00:00:00Z', ...extra }, ca);
+  }
+
+  async function identity(role: string, account = ACCOUNT): Promise<string> {
+    const instanceId = `i-${randomBytes(8).toString('hex')}`;
+    await registry.register(instanceId, account, role);
+    return document(instanceId, account);
+  }
+
+  async function request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token !== undefined) headers.Reauthentication = options.token;
+    const body =
+      options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    // As the local server passes it: the raw request line, before URL normalisation.
+    return app.request(path, { method, headers, body }, { incoming: { url: path } });
+  }
+
+  async function login(role: string): Promise<string> {
+    const response = await request('GET', '/v1/auth', { headers: { Authentication: await identity(role) } });
+    if (response.status !== 200) throw new Error(`login failed: ${response.status}`);
+    return ((await response.json()) as { token: string }).token;
+  }
+
+  return { dir, app, clock, config, registry, ca, document, identity, request, login };
+}
+
+export type Fixture = Awaited<ReturnType<typeof localFixture>>;
+
+export async function errorOf(response: Response): Promise<{ status: number; code: string; message: string }> {
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  return { status: response.status, ...body.error };
+}
