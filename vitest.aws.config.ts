@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// `npm run test:aws`: the AWS backends end to end against moto_server on loopback.
+export default defineConfig({
+  test: {
+    include: ['test/aws/**/*.test.ts'],
+    globalSetup: ['test/aws/moto.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    fileParallelism: false,
+  },
+});
