@@ -1,0 +1,368 @@
+// The deployed secret store: one Lambda function behind an API Gateway REST API, a
+// customer-managed KMS key for the seal key, and IAM scoped to the parameter prefix and that key.
+
+import { fileURLToPath } from 'node:url';
+import { Aws, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations, type StackProps } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct, IConstruct } from 'constructs';
+import { ConfigError, DEFAULT_PARAMETER_PREFIX, DEFAULT_TOKEN_TTL_SECONDS, loadConfig } from '../lambda/config';
+
+export type EndpointType = 'regional' | 'private';
+
+export interface DssssStackProps extends StackProps {
+  /** Roles that may do everything (DSSSS_DISTINGUISHED_ROLES). Default: ['dssssadmin']. */
+  readonly distinguishedRoles?: readonly string[];
+  /** Roles that may create secrets (DSSSS_WRITER_ROLES). Default: unset, the function's own rule. */
+  readonly writerRoles?: readonly string[];
+  /** Accounts whose instances may log in. Default: the account the stack is deployed in. */
+  readonly allowedAccounts?: readonly string[];
+  /** Token lifetime in seconds, 60 to 3600. Default: 900. */
+  readonly tokenTtlSeconds?: number;
+  /** Parameter Store path for everything the store keeps; starts and ends with "/". Default: '/dssss/'. */
+  readonly parameterPrefix?: string;
+  /** 'regional' (default), or 'private': reachable only through `vpcEndpointIds`. */
+  readonly endpointType?: EndpointType;
+  /** Interface VPC endpoints (com.amazonaws.<region>.execute-api) allowed to call a private API. */
+  readonly vpcEndpointIds?: readonly string[];
+  /** Further trusted identity-document signing certificates, PEM text (DSSSS_EXTRA_CERTS). */
+  readonly extraCertsPem?: string;
+  /** A name for this deployment that the server reports (DSSSS_SERVER_ID). */
+  readonly serverId?: string;
+  /** Stage throttling: steady requests per second. Default: 100. */
+  readonly throttlingRateLimit?: number;
+  /** Stage throttling: burst. Default: 200. */
+  readonly throttlingBurstLimit?: number;
+  /**
+   * Create the account's API Gateway CloudWatch Logs role (AWS::ApiGateway::Account), which
+   * access logs need. It is one setting per account and region: turn this off when the
+   * account already has it, e.g. from another dssss deployment. Default: true.
+   */
+  readonly apiGatewayCloudWatchRole?: boolean;
+}
+
+// Lambda allows 4 KB of environment in all; the other variables take well under 1 KB.
+const MAX_EXTRA_CERTS_CHARS = 3000;
+// Known only at deploy time; the function's config check at synth gets stand-ins.
+const STAND_IN_KEY_ARN = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000';
+const STAND_IN_ACCOUNT = '000000000000';
+
+const HANDLER_ENTRY = fileURLToPath(new URL('../lambda/handler.ts', import.meta.url));
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export class DssssStack extends Stack {
+  readonly function: NodejsFunction;
+  readonly api: apigateway.LambdaRestApi;
+  readonly key: kms.Key;
+
+  constructor(scope: Construct, id: string, props: DssssStackProps = {}) {
+    super(scope, id, props);
+    const settings = validate(props);
+    const prefix = settings.parameterPrefix;
+
+    this.key = new kms.Key(this, 'SealKey', {
+      description: `dssss ${this.stackName}: wraps the seal key stored under ${prefix}`,
+      enableKeyRotation: true,
+      // Losing the key loses every secret: it outlives the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+      alias: `alias/dssss-${this.stackName}`,
+    });
+
+    const functionLogs = new logs.LogGroup(this, 'FunctionLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // A role of our own instead of the managed AWSLambdaBasicExecutionRole: it may write
+    // to its one log group and nothing else it does not need. The policy is inline, so the
+    // role never exists without it.
+    const role = new iam.Role(this, 'FunctionRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'dssss function: Parameter Store under the prefix, the seal key, instance -> role lookups',
+      inlinePolicies: {
+        dssss: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'OwnLogGroup',
+              actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+              resources: [functionLogs.logGroupArn],
+            }),
+            new iam.PolicyStatement({
+              sid: 'SecretsUnderPrefix',
+              actions: [
+                'ssm:GetParameter',
+                'ssm:GetParameters',
+                'ssm:GetParametersByPath',
+                'ssm:GetParameterHistory',
+                'ssm:PutParameter',
+                'ssm:DeleteParameter',
+              ],
+              // Parameter ARNs keep the name's leading slash: arn:...:parameter/dssss/secrets/x.
+              resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${prefix}*`],
+            }),
+            new iam.PolicyStatement({
+              sid: 'SealKeyForThisPrefix',
+              actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+              resources: [this.key.keyArn],
+              // The function names its deployment in the encryption context (lambda/adapters/kms-keys.ts).
+              conditions: { StringEquals: { 'kms:EncryptionContext:dssss:prefix': prefix } },
+            }),
+            new iam.PolicyStatement({
+              sid: 'InstanceLookup',
+              // DescribeInstances supports no resource-level permissions.
+              actions: ['ec2:DescribeInstances'],
+              resources: ['*'],
+            }),
+            new iam.PolicyStatement({
+              sid: 'InstanceProfileLookup',
+              actions: ['iam:GetInstanceProfile'],
+              resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:instance-profile/*`],
+            }),
+          ],
+        }),
+      },
+    });
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: HANDLER_ENTRY,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: fileURLToPath(new URL('../package-lock.json', import.meta.url)),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      // Lambda allots CPU in proportion to memory, and the work here is CPU-bound: a cold
+      // start verifies a PKCS#7 signature and unwraps the seal key, and every request does
+      // cryptography. 512 MB is bought for that CPU (the heap needs far less), at a cost
+      // that stays small for a low-traffic service.
+      memorySize: 512,
+      timeout: Duration.seconds(10),
+      role,
+      logGroup: functionLogs,
+      environment: environment(settings, this.key.keyArn),
+      bundling: {
+        minify: true,
+        sourceMap: false,
+        // ESM: the handler is an ES module. The banner gives bundled CommonJS
+        // dependencies the `require` they expect.
+        format: OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        target: 'node24', // the runtime's Node.js
+        // Bundle the AWS SDK clients too, at the versions package-lock.json pins, rather
+        // than whatever the runtime ships.
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    });
+
+    // aws-lambda always adds DependsOn for the role, which the Role GetAtt already implies;
+    // cfn-lint warns about the redundancy (W3005). Silenced on this one resource only.
+    (this.function.node.defaultChild as CfnResource).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });
+
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const isPrivate = settings.endpointType === 'private';
+    const vpcEndpoints = settings.vpcEndpointIds.map((vpcEndpointId, i) =>
+      ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(this, `VpcEndpoint${i}`, { vpcEndpointId, port: 443 }),
+    );
+
+    this.api = new apigateway.LambdaRestApi(this, 'Api', {
+      restApiName: `dssss-${this.stackName}`,
+      handler: this.function,
+      proxy: true,
+      description: 'dssss: EC2 identity documents in, sealed secrets out',
+      endpointConfiguration: isPrivate
+        ? { types: [apigateway.EndpointType.PRIVATE], vpcEndpoints }
+        : { types: [apigateway.EndpointType.REGIONAL] },
+      cloudWatchRole: settings.apiGatewayCloudWatchRole,
+      deployOptions: {
+        stageName: 'prod',
+        throttlingRateLimit: settings.throttlingRateLimit,
+        throttlingBurstLimit: settings.throttlingBurstLimit,
+        // Execution logs at ERROR only, and never request data: headers carry credentials.
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+        accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigateway.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+      },
+    });
+    if (isPrivate) this.api.grantInvokeFromVpcEndpointsOnly(vpcEndpoints);
+    // The construct's own "Endpoint" output would repeat ApiUrl under a generated name.
+    this.api.node.tryRemoveChild('Endpoint');
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The dssss API: give this to the dssss client' });
+    new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The KMS key that wraps the seal key' });
+    new CfnOutput(this, 'ParameterPrefix', { value: prefix, description: 'Where in Parameter Store the secrets live' });
+
+    this.acknowledgeNagFindings(role, prefix, settings.apiGatewayCloudWatchRole);
+  }
+
+  /** The cdk-nag findings that do not fit this design, each acknowledged where it arises, with the reason. */
+  private acknowledgeNagFindings(role: iam.Role, prefix: string, cloudWatchRole: boolean): void {
+    const ack = (scope: IConstruct, id: string, reason: string) => Validations.of(scope).acknowledge({ id, reason });
+    // On the CloudFormation resource itself, so the reason is recorded where the finding is.
+    const cfn = (scope: IConstruct): IConstruct => scope.node.defaultChild ?? scope;
+    ack(
+      cfn(role),
+      'AwsSolutions-IAM5[Resource::*]',
+      'ec2:DescribeInstances has no resource-level permissions; the function asks only for the instance named in a verified identity document.',
+    );
+    ack(
+      cfn(role),
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]',
+      'The instance profile is named by the instance being looked up, so it cannot be listed in advance; iam:GetInstanceProfile is read-only and limited to this account.',
+    );
+    ack(
+      cfn(role),
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${prefix}*]`,
+      "One parameter per secret, named by its users: the wildcard covers the deployment's own Parameter Store path and nothing outside it.",
+    );
+    for (const method of this.api.methods) {
+      ack(
+        cfn(method),
+        'AwsSolutions-APIG4',
+        'The function authenticates every request itself: an EC2 identity document at login, then a short-lived sealed token; no API Gateway authorizer type fits that.',
+      );
+      ack(
+        cfn(method),
+        'AwsSolutions-COG4',
+        'Callers are EC2 instances proving who they are with signed identity documents, not Cognito users; the function authenticates every request.',
+      );
+    }
+    ack(
+      cfn(this.api),
+      'AwsSolutions-APIG2',
+      'The function validates every request (names, headers, schema-checked bodies) and answers 400 with the reason; a gateway model would duplicate it.',
+    );
+    ack(
+      cfn(this.api.deploymentStage),
+      'AwsSolutions-APIG3',
+      'Stage throttling bounds the request rate and the function rejects bad credentials cheaply; a WAF web ACL is an optional extra the deployer can associate.',
+    );
+    if (cloudWatchRole) {
+      ack(
+        cfn(this.api.node.findChild('CloudWatchRole')),
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        'The account-level role API Gateway needs to write access logs; AWS maintains AmazonAPIGatewayPushToCloudWatchLogs for exactly that purpose.',
+      );
+    }
+  }
+}
+
+/**
+ * Access log fields: who, when, what, how it went. Only `$context` values that hold no
+ * request data: never a header (Authentication, Reauthentication carry credentials), never the body.
+ */
+const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: '$context.requestId',
+  ip: '$context.identity.sourceIp',
+  requestTime: '$context.requestTime',
+  httpMethod: '$context.httpMethod',
+  resourcePath: '$context.resourcePath',
+  path: '$context.path',
+  status: '$context.status',
+  responseLength: '$context.responseLength',
+  integrationLatency: '$context.integrationLatency',
+  userAgent: '$context.identity.userAgent',
+});
+
+interface Settings {
+  readonly distinguishedRoles: readonly string[];
+  readonly writerRoles: readonly string[] | undefined;
+  readonly allowedAccounts: readonly string[];
+  readonly tokenTtlSeconds: number;
+  readonly parameterPrefix: string;
+  readonly endpointType: EndpointType;
+  readonly vpcEndpointIds: readonly string[];
+  readonly extraCertsPem: string | undefined;
+  readonly serverId: string | undefined;
+  readonly throttlingRateLimit: number;
+  readonly throttlingBurstLimit: number;
+  readonly apiGatewayCloudWatchRole: boolean;
+}
+
+function validate(props: DssssStackProps): Settings {
+  const endpointType = props.endpointType ?? 'regional';
+  if (endpointType !== 'regional' && endpointType !== 'private') {
+    throw new Error(`endpointType: "regional" or "private", got ${JSON.stringify(endpointType)}`);
+  }
+  const vpcEndpointIds = props.vpcEndpointIds ?? [];
+  if (endpointType === 'private' && vpcEndpointIds.length === 0) {
+    throw new Error('endpointType "private" needs vpcEndpointIds: the execute-api interface VPC endpoints allowed to call the API');
+  }
+  if (endpointType === 'regional' && vpcEndpointIds.length > 0) {
+    throw new Error('vpcEndpointIds apply only with endpointType "private"');
+  }
+
+  // An empty list would reach the function as an unset variable, i.e. the default.
+  for (const [name, list] of Object.entries({ distinguishedRoles: props.distinguishedRoles, writerRoles: props.writerRoles, allowedAccounts: props.allowedAccounts })) {
+    if (list !== undefined && list.length === 0) throw new Error(`${name}: give at least one, or leave it out for the default`);
+  }
+
+  const extraCertsPem = props.extraCertsPem?.trim() || undefined;
+  if (extraCertsPem !== undefined) {
+    // Anything else would reach the function as a file name.
+    if (!extraCertsPem.startsWith('-----BEGIN CERTIFICATE-----')) {
+      throw new Error('extraCertsPem: PEM text starting with -----BEGIN CERTIFICATE-----');
+    }
+    if (extraCertsPem.length > MAX_EXTRA_CERTS_CHARS) {
+      throw new Error(`extraCertsPem: ${extraCertsPem.length} characters; Lambda's 4 KB environment limit leaves room for ${MAX_EXTRA_CERTS_CHARS}`);
+    }
+  }
+
+  const positive = (name: string, value: number) => {
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}: a positive number, got ${value}`);
+    return value;
+  };
+
+  const settings: Settings = {
+    distinguishedRoles: props.distinguishedRoles ?? ['dssssadmin'],
+    writerRoles: props.writerRoles,
+    allowedAccounts: props.allowedAccounts ?? [Aws.ACCOUNT_ID],
+    tokenTtlSeconds: props.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
+    parameterPrefix: props.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX,
+    endpointType,
+    vpcEndpointIds,
+    extraCertsPem,
+    serverId: props.serverId?.trim() || undefined,
+    throttlingRateLimit: positive('throttlingRateLimit', props.throttlingRateLimit ?? 100),
+    throttlingBurstLimit: positive('throttlingBurstLimit', props.throttlingBurstLimit ?? 200),
+    apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
+  };
+
+  // One rule, one place: the function's own config parser judges the environment the
+  // stack will give it, so a value it would refuse fails `cdk synth`, not every cold start.
+  const standIns = { ...settings, allowedAccounts: settings.allowedAccounts.map((a) => (Token.isUnresolved(a) ? STAND_IN_ACCOUNT : a)) };
+  try {
+    loadConfig(environment(standIns, STAND_IN_KEY_ARN));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Error(`the function would refuse this configuration: ${err.message}`);
+    throw err;
+  }
+  return settings;
+}
+
+/** The function's configuration: the variables lambda/config.ts reads. */
+function environment(settings: Settings, keyArn: string): Record<string, string> {
+  const env: Record<string, string> = {
+    DSSSS_BACKEND: 'aws',
+    DSSSS_KMS_KEY_ID: keyArn,
+    DSSSS_PARAMETER_PREFIX: settings.parameterPrefix,
+    DSSSS_ALLOWED_ACCOUNTS: settings.allowedAccounts.join(','),
+    DSSSS_DISTINGUISHED_ROLES: settings.distinguishedRoles.join(','),
+    DSSSS_TOKEN_TTL_SECONDS: String(settings.tokenTtlSeconds),
+  };
+  if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
+  if (settings.extraCertsPem !== undefined) env.DSSSS_EXTRA_CERTS = settings.extraCertsPem;
+  if (settings.serverId !== undefined) env.DSSSS_SERVER_ID = settings.serverId;
+  return env;
+}

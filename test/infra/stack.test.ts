@@ -1,0 +1,400 @@
+// The deployed stack, read back from its synthesized CloudFormation: the function's
+// configuration, least-privilege IAM, the key, the API's throttling and logs, the endpoint
+// types, and cdk-nag's AwsSolutions pack with every acknowledgment explained.
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DssssStack, type DssssStackProps } from '../../infra/stack';
+
+/** The feature flags `cdk synth` uses, so the tests see the template a deploy would. */
+const cdkJsonContext = (JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: object }).context;
+
+interface Synthesized {
+  app: App;
+  stack: DssssStack;
+  template: Template;
+  json: Record<string, any>;
+}
+
+/**
+ * Synthesizes with cdk-nag registered as `infra/app.ts` does (a finding that is not
+ * acknowledged makes synth throw). Bundling is skipped unless asked for: esbuild output is
+ * checked once, in its own test.
+ */
+function synth(props: DssssStackProps = {}, { bundle = false, id = 'Dssss' } = {}): Synthesized {
+  const app = new App({ context: { ...cdkJsonContext, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { writeSuppressionsToCloudFormation: true }));
+  const stack = new DssssStack(app, id, props);
+  const template = Template.fromStack(stack);
+  return { app, stack, template, json: template.toJSON() };
+}
+
+type Resource = { Type: string; Properties: Record<string, any>; Metadata?: Record<string, any>; DeletionPolicy?: string };
+
+function resourcesOf(s: Synthesized, type: string): [string, Resource][] {
+  return Object.entries(s.json.Resources as Record<string, Resource>).filter(([, r]) => r.Type === type);
+}
+
+function only(s: Synthesized, type: string): Resource {
+  const found = resourcesOf(s, type);
+  expect(found, type).toHaveLength(1);
+  return found[0]![1];
+}
+
+function functionRole(s: Synthesized): Resource {
+  const fn = only(s, 'AWS::Lambda::Function');
+  const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  return (s.json.Resources as Record<string, Resource>)[roleId]!;
+}
+
+function statements(s: Synthesized): any[] {
+  const policies = functionRole(s).Properties.Policies as { PolicyName: string; PolicyDocument: { Statement: any[] } }[];
+  expect(policies).toHaveLength(1);
+  return policies[0]!.PolicyDocument.Statement;
+}
+
+const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
+
+describe('DssssStack with its defaults', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth();
+  });
+
+  it('runs the function on Node.js 22 or newer, on arm64, with 512 MB and 10 s', () => {
+    const fn = only(s, 'AWS::Lambda::Function');
+    const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
+    expect(runtime, fn.Properties.Runtime).not.toBeNull();
+    expect(Number(runtime![1])).toBeGreaterThanOrEqual(22);
+    expect(fn.Properties.Architectures).toEqual(['arm64']);
+    expect(fn.Properties.MemorySize).toBe(512);
+    expect(fn.Properties.Timeout).toBe(10);
+    expect(fn.Properties.Handler).toBe('index.handler');
+  });
+
+  it('configures the function with exactly the variables lambda/config.ts reads', () => {
+    const fn = only(s, 'AWS::Lambda::Function');
+    expect(fn.Properties.Environment.Variables).toEqual({
+      DSSSS_BACKEND: 'aws',
+      DSSSS_KMS_KEY_ID: s.stack.resolve(s.stack.key.keyArn),
+      DSSSS_PARAMETER_PREFIX: '/dssss/',
+      DSSSS_ALLOWED_ACCOUNTS: { Ref: 'AWS::AccountId' },
+      DSSSS_DISTINGUISHED_ROLES: 'dssssadmin',
+      DSSSS_TOKEN_TTL_SECONDS: '900',
+    });
+  });
+
+  it('logs the function to its own log group, kept for a year', () => {
+    const fn = only(s, 'AWS::Lambda::Function');
+    const logGroupId = (fn.Properties.LoggingConfig.LogGroup as { Ref: string }).Ref;
+    const logGroup = (s.json.Resources as Record<string, Resource>)[logGroupId]!;
+    expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
+    expect(logGroup.Properties.RetentionInDays).toBe(365);
+  });
+
+  it('keeps the seal key in a customer-managed KMS key with rotation, which outlives the stack', () => {
+    const key = only(s, 'AWS::KMS::Key');
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+    s.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/dssss-Dssss' });
+  });
+
+  it('gives the function exactly these permissions: its log group, the prefix, the key for that prefix, instance lookups', () => {
+    const partition = { Ref: 'AWS::Partition' };
+    const account = { Ref: 'AWS::AccountId' };
+    expect(statements(s)).toEqual([
+      {
+        Sid: 'OwnLogGroup',
+        Effect: 'Allow',
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: s.stack.resolve(s.stack.function.logGroup.logGroupArn),
+      },
+      {
+        Sid: 'SecretsUnderPrefix',
+        Effect: 'Allow',
+        Action: [
+          'ssm:DeleteParameter',
+          'ssm:GetParameter',
+          'ssm:GetParameterHistory',
+          'ssm:GetParameters',
+          'ssm:GetParametersByPath',
+          'ssm:PutParameter',
+        ],
+        Resource: { 'Fn::Join': ['', ['arn:', partition, ':ssm:', { Ref: 'AWS::Region' }, ':', account, ':parameter/dssss/*']] },
+      },
+      {
+        Sid: 'SealKeyForThisPrefix',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: s.stack.resolve(s.stack.key.keyArn),
+        Condition: { StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/dssss/' } },
+      },
+      { Sid: 'InstanceLookup', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' },
+      {
+        Sid: 'InstanceProfileLookup',
+        Effect: 'Allow',
+        Action: 'iam:GetInstanceProfile',
+        Resource: { 'Fn::Join': ['', ['arn:', partition, ':iam::', account, ':instance-profile/*']] },
+      },
+    ]);
+    expect(functionRole(s).Properties.ManagedPolicyArns).toBeUndefined();
+    s.template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }] },
+      Policies: Match.anyValue(),
+    });
+  });
+
+  it('lets only ec2:DescribeInstances use Resource "*" in any identity policy of the stack', () => {
+    const identityStatements = [
+      ...resourcesOf(s, 'AWS::IAM::Role').flatMap(([, r]) => (r.Properties.Policies ?? []).flatMap((p: any) => p.PolicyDocument.Statement)),
+      ...resourcesOf(s, 'AWS::IAM::Policy').flatMap(([, r]) => r.Properties.PolicyDocument.Statement),
+    ];
+    const star = identityStatements.filter((st) => asList(st.Resource).includes('*'));
+    expect(star.map((st) => st.Action)).toEqual(['ec2:DescribeInstances']);
+    expect(identityStatements.flatMap((st) => asList(st.Action)).filter((a) => String(a).includes('*'))).toEqual([]);
+  });
+
+  it('serves the function through a regional REST API with proxy integration on / and /{proxy+}', () => {
+    const api = only(s, 'AWS::ApiGateway::RestApi');
+    expect(api.Properties.EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
+    expect(api.Properties.Policy).toBeUndefined();
+    s.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{proxy+}' });
+    const methods = resourcesOf(s, 'AWS::ApiGateway::Method').map(([, m]) => m.Properties);
+    expect(methods).toHaveLength(2);
+    for (const method of methods) {
+      expect(method.HttpMethod).toBe('ANY');
+      expect(method.Integration.Type).toBe('AWS_PROXY');
+    }
+  });
+
+  it('throttles the stage and keeps execution logs to errors, without request data', () => {
+    const stage = only(s, 'AWS::ApiGateway::Stage');
+    expect(stage.Properties.MethodSettings).toEqual([
+      {
+        HttpMethod: '*',
+        ResourcePath: '/*',
+        ThrottlingRateLimit: 100,
+        ThrottlingBurstLimit: 200,
+        LoggingLevel: 'ERROR',
+        DataTraceEnabled: false,
+        MetricsEnabled: true,
+      },
+    ]);
+  });
+
+  it('writes access logs of $context fields only: no header, no credential, no body', () => {
+    const stage = only(s, 'AWS::ApiGateway::Stage');
+    const format = stage.Properties.AccessLogSetting.Format as string;
+    for (const forbidden of ['authentication', 'reauthentication', 'authorization', '$input', 'header']) {
+      expect(format.toLowerCase()).not.toContain(forbidden);
+    }
+    const fields = JSON.parse(format) as Record<string, string>;
+    for (const value of Object.values(fields)) expect(value).toMatch(/^\$context\.[A-Za-z.]+$/);
+    expect(Object.keys(fields)).toEqual(
+      expect.arrayContaining(['requestId', 'ip', 'requestTime', 'httpMethod', 'status', 'responseLength', 'integrationLatency']),
+    );
+    const destination = JSON.stringify(stage.Properties.AccessLogSetting.DestinationArn);
+    const accessLogGroups = resourcesOf(s, 'AWS::Logs::LogGroup').filter(([id]) => destination.includes(id));
+    expect(accessLogGroups).toHaveLength(1);
+    expect(accessLogGroups[0]![1].Properties.RetentionInDays).toBe(365);
+  });
+
+  it('outputs the API URL, the key ARN and the parameter prefix, and nothing else', () => {
+    expect(Object.keys(s.json.Outputs as object).sort()).toEqual(['ApiUrl', 'KmsKeyArn', 'ParameterPrefix']);
+    s.template.hasOutput('ApiUrl', { Value: s.stack.resolve(s.stack.api.url) });
+    s.template.hasOutput('KmsKeyArn', { Value: s.stack.resolve(s.stack.key.keyArn) });
+    s.template.hasOutput('ParameterPrefix', { Value: '/dssss/' });
+  });
+
+  it('passes cdk-nag AwsSolutions with no finding left unacknowledged', () => {
+    const report = new AwsSolutionsChecks().validateScope(s.app);
+    expect(report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('leaves no construct errors or warnings, cdk-nag or otherwise', () => {
+    expect(Annotations.fromStack(s.stack).findError('*', Match.anyValue())).toEqual([]);
+    expect(Annotations.fromStack(s.stack).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('acknowledges only these cdk-nag findings, each with a reason', () => {
+    const acknowledged = Object.entries(s.json.Resources as Record<string, Resource>).flatMap(([id, r]) =>
+      ((r.Metadata?.cdk_nag?.rules_to_suppress ?? []) as { id: string; reason: string }[]).map((rule) => ({ resource: id, ...rule })),
+    );
+    for (const { id, reason } of acknowledged) {
+      expect(reason.trim().length, id).toBeGreaterThanOrEqual(20);
+    }
+    const type = (resource: string) => (s.json.Resources as Record<string, Resource>)[resource]!.Type;
+    expect([...new Set(acknowledged.map(({ resource, id }) => `${type(resource)} ${id}`))].sort()).toEqual([
+      'AWS::ApiGateway::Method AwsSolutions-APIG4',
+      'AWS::ApiGateway::Method AwsSolutions-COG4',
+      'AWS::ApiGateway::RestApi AwsSolutions-APIG2',
+      'AWS::ApiGateway::Stage AwsSolutions-APIG3',
+      'AWS::IAM::Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      'AWS::IAM::Role AwsSolutions-IAM5[Resource::*]',
+      'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]',
+      'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/*]',
+    ]);
+  });
+});
+
+describe('DssssStack with every setting given', () => {
+  const pem = ['-----BEGIN CERTIFICATE-----', 'MIIBfake', '-----END CERTIFICATE-----'].join('\n');
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth({
+      distinguishedRoles: ['admin', 'breakglass'],
+      writerRoles: ['ci', 'deployer'],
+      allowedAccounts: ['111111111111', '222222222222'],
+      tokenTtlSeconds: 300,
+      parameterPrefix: '/team/dssss/',
+      extraCertsPem: pem,
+      serverId: 'prod-eu',
+      throttlingRateLimit: 10,
+      throttlingBurstLimit: 20,
+      apiGatewayCloudWatchRole: false,
+    });
+  });
+
+  it('passes each setting to the function, and the optional variables only when set', () => {
+    expect(only(s, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual({
+      DSSSS_BACKEND: 'aws',
+      DSSSS_KMS_KEY_ID: s.stack.resolve(s.stack.key.keyArn),
+      DSSSS_PARAMETER_PREFIX: '/team/dssss/',
+      DSSSS_ALLOWED_ACCOUNTS: '111111111111,222222222222',
+      DSSSS_DISTINGUISHED_ROLES: 'admin,breakglass',
+      DSSSS_WRITER_ROLES: 'ci,deployer',
+      DSSSS_TOKEN_TTL_SECONDS: '300',
+      DSSSS_EXTRA_CERTS: pem,
+      DSSSS_SERVER_ID: 'prod-eu',
+    });
+  });
+
+  it('scopes Parameter Store and the key condition to the given prefix', () => {
+    const [, ssm, key] = statements(s);
+    expect(JSON.stringify(ssm.Resource)).toContain(':parameter/team/dssss/*');
+    expect(key.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/team/dssss/' } });
+  });
+
+  it('throttles at the given rates', () => {
+    const [settings] = only(s, 'AWS::ApiGateway::Stage').Properties.MethodSettings;
+    expect(settings).toMatchObject({ ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 });
+  });
+
+  it('leaves the account-level API Gateway logging role alone when told to', () => {
+    expect(resourcesOf(s, 'AWS::ApiGateway::Account')).toEqual([]);
+    expect(resourcesOf(s, 'AWS::IAM::Role')).toHaveLength(1);
+  });
+});
+
+describe('DssssStack with a private endpoint', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth({ endpointType: 'private', vpcEndpointIds: ['vpce-0123456789abcdef0', 'vpce-0fedcba9876543210'] });
+  });
+
+  it('is a PRIVATE API that only the given VPC endpoints may invoke', () => {
+    const api = only(s, 'AWS::ApiGateway::RestApi');
+    expect(api.Properties.EndpointConfiguration).toEqual({
+      Types: ['PRIVATE'],
+      VpcEndpointIds: ['vpce-0123456789abcdef0', 'vpce-0fedcba9876543210'],
+    });
+    expect(api.Properties.Policy.Statement).toEqual([
+      {
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'execute-api:Invoke',
+        Resource: 'execute-api:/*',
+        Condition: { StringNotEquals: { 'aws:SourceVpce': ['vpce-0123456789abcdef0', 'vpce-0fedcba9876543210'] } },
+      },
+      { Effect: 'Allow', Principal: { AWS: '*' }, Action: 'execute-api:Invoke', Resource: 'execute-api:/*' },
+    ]);
+  });
+
+  it('passes cdk-nag AwsSolutions too', () => {
+    expect(new AwsSolutionsChecks().validateScope(s.app).violations).toEqual([]);
+  });
+});
+
+describe('DssssStack refuses settings the function would refuse', () => {
+  const attempt = (props: DssssStackProps) => () => new DssssStack(new App(), 'Dssss', props);
+
+  it('refuses a private endpoint without VPC endpoints', () => {
+    expect(attempt({ endpointType: 'private' })).toThrow(/vpcEndpointIds/);
+    expect(attempt({ endpointType: 'private', vpcEndpointIds: [] })).toThrow(/vpcEndpointIds/);
+  });
+
+  it('refuses VPC endpoints on a regional API, where they would do nothing', () => {
+    expect(attempt({ vpcEndpointIds: ['vpce-0123456789abcdef0'] })).toThrow(/private/);
+  });
+
+  it('refuses a prefix that is not a Parameter Store path ending in "/"', () => {
+    for (const parameterPrefix of ['dssss/', '/dssss', '/', '/a b/']) {
+      expect(attempt({ parameterPrefix }), parameterPrefix).toThrow(/function would refuse.*DSSSS_PARAMETER_PREFIX/);
+    }
+  });
+
+  it('refuses a token lifetime outside 60..3600 seconds', () => {
+    for (const tokenTtlSeconds of [59, 3601, 90.5]) {
+      expect(attempt({ tokenTtlSeconds }), String(tokenTtlSeconds)).toThrow(/function would refuse.*DSSSS_TOKEN_TTL_SECONDS/);
+    }
+  });
+
+  it('refuses role names IAM would not accept, and account ids that are not 12 digits', () => {
+    expect(attempt({ writerRoles: ['has space'] })).toThrow(/function would refuse.*DSSSS_WRITER_ROLES/);
+    expect(attempt({ distinguishedRoles: ['a/b'] })).toThrow(/function would refuse.*DSSSS_DISTINGUISHED_ROLES/);
+    expect(attempt({ allowedAccounts: ['12345'] })).toThrow(/function would refuse.*DSSSS_ALLOWED_ACCOUNTS/);
+  });
+
+  it('refuses an empty list rather than let the function fall back to its default', () => {
+    expect(attempt({ distinguishedRoles: [] })).toThrow(/distinguishedRoles/);
+    expect(attempt({ writerRoles: [] })).toThrow(/writerRoles/);
+    expect(attempt({ allowedAccounts: [] })).toThrow(/allowedAccounts/);
+  });
+
+  it('refuses extra certificates that are not PEM or do not fit in the Lambda environment', () => {
+    expect(attempt({ extraCertsPem: 'not a certificate' })).toThrow(/extraCertsPem/);
+    const huge = `-----BEGIN CERTIFICATE-----\n${'A'.repeat(4000)}\n-----END CERTIFICATE-----`;
+    expect(attempt({ extraCertsPem: huge })).toThrow(/4 KB/);
+  });
+});
+
+describe('the Lambda bundle (real esbuild bundling, as `cdk synth` does it)', () => {
+  let bundle: string;
+  let bundlePath: string;
+  beforeAll(() => {
+    const s = synth({}, { bundle: true });
+    const code = only(s, 'AWS::Lambda::Function').Properties.Code as { S3Key: string };
+    bundlePath = join(s.app.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`, 'index.mjs');
+    bundle = readFileSync(bundlePath, 'utf8');
+  });
+
+  it('is one minified ES module, without a source map', () => {
+    expect(statSync(bundlePath).size).toBeGreaterThan(10_000);
+    expect(existsSync(`${bundlePath}.map`)).toBe(false);
+    expect(bundle).not.toContain('sourceMappingURL');
+    // Minified: long lines (the few short ones are the licence comments esbuild keeps).
+    expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(2_000);
+  });
+
+  it('gives bundled CommonJS code a require, and exports the handler', () => {
+    expect(bundle.startsWith("import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);")).toBe(true);
+    expect(bundle).toMatch(/export\s*\{[^}]*\bas handler\b[^}]*\}|export\s*\{[^}]*\bhandler\b[^}]*\}/);
+  });
+
+  it('carries its own AWS SDK: every module it imports is a Node.js built-in', () => {
+    const imported = [
+      ...bundle.matchAll(/(?:^|[;\s}])import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
+      ...bundle.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
+    ].map((m) => m[1]!);
+    expect(imported.length).toBeGreaterThan(0);
+    expect(imported.filter((specifier) => !isBuiltin(specifier))).toEqual([]);
+    expect(bundle).toContain('GenerateDataKey');
+    expect(bundle).toContain('GetParametersByPath');
+  });
+});
