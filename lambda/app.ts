@@ -5,11 +5,14 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { badRequest, DssssError, invalidCredentials, toDssssError } from './core/errors';
+import { IAM_LOGIN_SHAPE } from './core/iam-login';
 import type { Caller } from './core/policy';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type SecretService } from './core/service';
 
 /** Largest request body accepted (a secret is at most 4 KiB; JSON escaping can grow it). */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Largest IAM login body: a signed request with a session token is ~3 KiB. */
+export const MAX_IAM_LOGIN_BYTES = 16 * 1024;
 
 const PutBody = z
   .object({
@@ -76,6 +79,22 @@ export function createApp(service: SecretService): Hono {
     return c.json({ token, role, expiresAt });
   });
 
+  app.post(
+    '/v1/auth/iam',
+    bodyLimit({
+      maxSize: MAX_IAM_LOGIN_BYTES,
+      onError: () => {
+        throw new DssssError('too_large', `request body over ${MAX_IAM_LOGIN_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const { token, role, expiresAt } = await service.loginWithIam(parseJson(await c.req.text(), IAM_LOGIN_SHAPE));
+      c.header('Reauthentication', token);
+      if (wantsText(c.req.header('accept'))) return c.text(token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      return c.json({ token, role, expiresAt });
+    },
+  );
+
   app.put(
     '/v1/secret/:name{.+}',
     bodyLimit({
@@ -122,6 +141,7 @@ export function createApp(service: SecretService): Hono {
   for (const [path, allow] of [
     ['/v1/health', 'GET'],
     ['/v1/auth', 'GET'],
+    ['/v1/auth/iam', 'POST'],
     ['/v1/secret/:name{.+}', 'GET, PUT, DELETE'],
     ['/v1/secrets', 'GET'],
   ] as const) {
@@ -155,13 +175,16 @@ function rawPath(env: unknown): string | undefined {
   return typeof raw === 'string' ? raw : undefined;
 }
 
-function parsePutBody(text: string): { value: string; roles: string[] } {
-  let json: unknown;
+function parseJson(text: string, shape: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
-    throw badRequest(`${PUT_SHAPE}: not valid JSON`);
+    throw badRequest(`${shape}: not valid JSON`);
   }
+}
+
+function parsePutBody(text: string): { value: string; roles: string[] } {
+  const json = parseJson(text, PUT_SHAPE);
   const body = PutBody.safeParse(json);
   if (!body.success) throw badRequest(`${PUT_SHAPE}: unexpected field or type at "${body.error.issues[0]?.path.join('.') ?? ''}"`);
   const { Secret, secret, Roles, roles } = body.data;

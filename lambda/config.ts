@@ -1,6 +1,7 @@
 // The one place that reads the environment: it becomes one typed, validated, frozen config.
 
 import { resolve } from 'node:path';
+import type { IamLoginConfig, Partition } from './core/iam-login';
 import { isRoleName } from './core/names';
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 15 * 60;
@@ -10,6 +11,8 @@ export const DEFAULT_PARAMETER_PREFIX = '/dssss/';
 export const DEFAULT_ROLE_CACHE_SECONDS = 60;
 
 interface CommonConfig {
+  /** IAM login (`POST /v1/auth/iam`); undefined when no server id is configured. */
+  readonly iamLogin: IamLogin | undefined;
   readonly distinguishedRoles: readonly string[];
   readonly writerRoles: readonly string[] | undefined;
   readonly tokenTtlSeconds: number;
@@ -33,6 +36,14 @@ export interface AwsConfig extends CommonConfig {
   readonly roleCacheSeconds: number;
 }
 
+export interface IamLogin extends IamLoginConfig {
+  /** IAM users that may log in, each as the role of the same name. Default: none. */
+  readonly iamUsers: readonly string[];
+}
+
+/** Local mode's server id when DSSSS_SERVER_ID is unset; the client's default too. */
+export const LOCAL_SERVER_ID = 'dssss-local';
+
 export type Config = LocalConfig | AwsConfig;
 
 export class ConfigError extends Error {
@@ -42,13 +53,14 @@ export class ConfigError extends Error {
 type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(env: Env = process.env): Config {
+  const backend = nonEmpty(env.DSSSS_BACKEND) ?? 'local';
   const common: CommonConfig = {
     distinguishedRoles: roleList('DSSSS_DISTINGUISHED_ROLES', env.DSSSS_DISTINGUISHED_ROLES) ?? Object.freeze(['dssssadmin']),
     writerRoles: roleList('DSSSS_WRITER_ROLES', env.DSSSS_WRITER_ROLES),
     tokenTtlSeconds: integer('DSSSS_TOKEN_TTL_SECONDS', env.DSSSS_TOKEN_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS, 60, MAX_TOKEN_TTL_SECONDS),
     extraCerts: extraCerts(env.DSSSS_EXTRA_CERTS),
+    iamLogin: iamLogin(env, backend === 'local' ? LOCAL_SERVER_ID : undefined),
   };
-  const backend = nonEmpty(env.DSSSS_BACKEND) ?? 'local';
   const allowedAccounts = accountList(env.DSSSS_ALLOWED_ACCOUNTS);
 
   if (backend === 'local') {
@@ -74,6 +86,26 @@ export function loadConfig(env: Env = process.env): Config {
     });
   }
   throw new ConfigError(`DSSSS_BACKEND=${backend}: use "local" or "aws"`);
+}
+
+function iamLogin(env: Env, defaultServerId: string | undefined): IamLogin | undefined {
+  const serverId = nonEmpty(env.DSSSS_SERVER_ID) ?? defaultServerId;
+  if (serverId === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,128}$/.test(serverId)) throw new ConfigError('DSSSS_SERVER_ID: 1 to 128 printable characters, no spaces');
+  const partition = nonEmpty(env.DSSSS_PARTITION) ?? partitionOf(nonEmpty(env.AWS_REGION));
+  if (partition !== 'aws' && partition !== 'aws-cn' && partition !== 'aws-us-gov') {
+    throw new ConfigError('DSSSS_PARTITION: aws, aws-cn or aws-us-gov');
+  }
+  const stsEndpoint = nonEmpty(env.AWS_ENDPOINT_URL_STS) ?? nonEmpty(env.AWS_ENDPOINT_URL);
+  if (stsEndpoint !== undefined && !URL.canParse(stsEndpoint)) throw new ConfigError('AWS_ENDPOINT_URL(_STS): not a URL');
+  const iamUsers = roleList('DSSSS_IAM_USERS', env.DSSSS_IAM_USERS) ?? Object.freeze([]);
+  return Object.freeze({ serverId, partition, stsEndpoint, iamUsers });
+}
+
+function partitionOf(region: string | undefined): Partition {
+  if (region?.startsWith('cn-')) return 'aws-cn';
+  if (region?.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

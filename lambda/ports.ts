@@ -51,6 +51,24 @@ export interface RoleResolver {
   resolveRole(identity: InstanceIdentity): Promise<string>;
 }
 
+/** A signed sts:GetCallerIdentity request, checked and ready to send: always POST, form body. */
+export interface SignedStsRequest {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** Who STS says signed the request. */
+export interface CallerIdentity {
+  readonly arn: string;
+  readonly account: string;
+}
+
+/** Sends a checked request to STS; throws `invalid_credentials` if STS refuses the signature. */
+export interface StsGateway {
+  getCallerIdentity(request: SignedStsRequest): Promise<CallerIdentity>;
+}
+
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

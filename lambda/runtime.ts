@@ -8,7 +8,7 @@ import { SealKeyRing } from './core/seal-keys';
 import { SecretService } from './core/service';
 import { awsTrustStore, parsePemCertificates } from './identity/certs';
 import { verifyIdentityDocument } from './identity/pkcs7';
-import { systemClock, type Clock, type KeyWrapper, type RoleResolver, type SecretStore } from './ports';
+import { systemClock, type Clock, type KeyWrapper, type RoleResolver, type SecretStore, type StsGateway } from './ports';
 
 /** Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call fails in time. */
 const clientOptions = {
@@ -34,9 +34,21 @@ export async function createService(config: Config, clock: Clock = systemClock):
     verifyIdentity: (document) => verifyIdentityDocument(document, trust),
     policy: new Policy(config),
     allowedAccounts: config.allowedAccounts,
+    iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: lazyStsGateway() },
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
   });
+}
+
+/** STS over HTTPS, loaded on the first IAM login only. */
+function lazyStsGateway(): StsGateway {
+  let gateway: Promise<StsGateway> | undefined;
+  return {
+    getCallerIdentity: async (request) => {
+      gateway ??= import('./adapters/sts-http').then(({ HttpStsGateway }) => new HttpStsGateway());
+      return (await gateway).getCallerIdentity(request);
+    },
+  };
 }
 
 async function extraCertificates(config: Config): Promise<string[]> {

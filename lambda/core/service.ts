@@ -3,11 +3,12 @@
 
 import { DssssError, invalidCredentials, notFound, tooLarge } from './errors';
 import { openSecret, sealSecret, type SecretPayload } from './envelope';
+import { parseIamLoginRequest, principalFromArn, type IamLoginConfig } from './iam-login';
 import { parseNamePrefix, parseRoles, parseSecretName } from './names';
 import type { Caller, Policy } from './policy';
 import type { SealKeyRing } from './seal-keys';
-import { issueToken, verifyToken, type TokenClaims } from './token';
-import type { Clock, InstanceIdentity, RoleResolver, SecretStore } from '../ports';
+import { issueToken, verifyToken, type AuthMethod, type TokenClaims } from './token';
+import type { Clock, InstanceIdentity, RoleResolver, SecretStore, StsGateway } from '../ports';
 
 /** UTF-8 bytes of one secret value. Leaves room in an 8 KiB record for name and roles. */
 export const MAX_SECRET_BYTES = 4096;
@@ -21,7 +22,9 @@ export interface ServiceDeps {
   /** Verifies a signed instance identity document; throws `invalid_credentials`. */
   readonly verifyIdentity: (document: string) => InstanceIdentity;
   readonly policy: Policy;
-  /** Accounts whose instances may log in; undefined: any (local mode, where registration decides). */
+  /** IAM login: its settings and the way to STS; undefined when it is off. */
+  readonly iam?: { readonly config: IamLoginConfig & { readonly iamUsers: readonly string[] }; readonly sts: StsGateway } | undefined;
+  /** Accounts whose instances or roles may log in; undefined: any (local mode, where registration decides). */
   readonly allowedAccounts?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly tokenTtlSeconds: number;
@@ -45,25 +48,37 @@ export class SecretService {
 
   async loginWithIdentityDocument(document: string): Promise<Login & { caller: Caller }> {
     const identity = this.deps.verifyIdentity(document);
-    if (this.deps.allowedAccounts && !this.deps.allowedAccounts.includes(identity.accountId)) {
-      throw invalidCredentials('the document\'s account is not an allowed account');
-    }
+    this.assertAllowedAccount(identity.accountId);
     const role = await this.deps.roles.resolveRole(identity);
+    return this.issue(role, identity.instanceId, 'ec2');
+  }
+
+  /** `input` is the client's JSON: a signed sts:GetCallerIdentity request, checked before anything is sent. */
+  async loginWithIam(input: unknown): Promise<Login & { caller: Caller }> {
+    const { iam } = this.deps;
+    if (iam === undefined) throw notFound('IAM login is not enabled on this server (DSSSS_SERVER_ID is unset)');
+    const request = parseIamLoginRequest(input, iam.config);
+    const identity = await iam.sts.getCallerIdentity(request);
+    const principal = principalFromArn(identity, iam.config.partition, iam.config.iamUsers);
+    this.assertAllowedAccount(principal.account);
+    return this.issue(principal.role, principal.principal, 'iam');
+  }
+
+  private assertAllowedAccount(account: string): void {
+    if (this.deps.allowedAccounts && !this.deps.allowedAccounts.includes(account)) {
+      throw invalidCredentials('the caller\'s account is not an allowed account');
+    }
+  }
+
+  private async issue(role: string, principal: string, method: AuthMethod): Promise<Login & { caller: Caller }> {
     const { token: tokenKey } = await this.deps.keys.keys();
     const iat = Math.floor(this.deps.clock.now() / 1000);
-    const claims: TokenClaims = {
-      role,
-      principal: identity.instanceId,
-      method: 'ec2',
-      iat,
-      exp: iat + this.deps.tokenTtlSeconds,
-      kid: tokenKey.kid,
-    };
+    const claims: TokenClaims = { role, principal, method, iat, exp: iat + this.deps.tokenTtlSeconds, kid: tokenKey.kid };
     return {
       token: issueToken(claims, tokenKey),
       role,
       expiresAt: new Date(claims.exp * 1000).toISOString(),
-      caller: { role, principal: claims.principal },
+      caller: { role, principal },
     };
   }
 
