@@ -1,19 +1,29 @@
-// `dssss` command dispatch: one file per command group.
+// `dssss` command dispatch. Exit codes: see cli/errors.ts (and the README).
 
+import { COMMANDS, runCommand, type Io } from './commands';
 import { dev } from './dev';
+import { CliError, EXIT } from './errors';
 
-const USAGE = `usage:
+const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|iam] ...
+  dssss login                          log in (EC2 identity document, or IAM) and cache the token
+  dssss get NAME                       print a secret's value
+  dssss put NAME --roles a,b [--value-file F]   store the value read from stdin (or F)
+  dssss ls [PREFIX]                    list the names you may read
+  dssss rm NAME                        delete a secret (distinguished roles)
+  dssss exec --prefix P -- CMD ARGS... run CMD with the secrets under P as environment variables
   dssss dev register --instance-id ID --account ACCOUNT --role ROLE
-  dssss dev identity --role ROLE [--account ACCOUNT] [--region REGION]`;
+  dssss dev identity --role ROLE [--account ACCOUNT] [--region REGION]
+The server is --url or DSSSS_URL; the token is cached in DSSSS_TOKEN_FILE (default ~/.dssss/token.json).`;
 
-export async function main(argv: string[]): Promise<number> {
-  const [group, ...rest] = argv;
+export async function main(argv: string[], io: Io = { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
   try {
-    if (group === 'dev') return await dev(rest);
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
+    if (command === 'dev') return await dev(rest);
+    if ((COMMANDS as readonly string[]).includes(command ?? '')) return await runCommand(command as (typeof COMMANDS)[number], rest, io);
+    io.stderr.write(`${USAGE}\n`);
+    return command === undefined || command === 'help' || command === '--help' ? EXIT.ok : EXIT.usage;
   } catch (err) {
-    process.stderr.write(`dssss: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    io.stderr.write(`dssss: ${err instanceof Error ? err.message : String(err)}\n`);
+    return err instanceof CliError ? err.exitCode : EXIT.error;
   }
 }

@@ -1,0 +1,171 @@
+// The dssss API from the client's side: log in (EC2 or IAM), keep the token in a 0600 file,
+// renew it before it expires, and make authenticated requests.
+
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fetchIdentityDocument, hasNonInstanceCredentials, imdsAnswers, imdsEndpoint, signGetCallerIdentity } from './credentials';
+import { parseSecretName } from '../lambda/core/names';
+import { CliError, EXIT, exitCodeForStatus } from './errors';
+
+type Env = Readonly<Record<string, string | undefined>>;
+export type LoginMethod = 'ec2' | 'iam';
+
+export interface ClientOptions {
+  /** The API, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/prod */
+  readonly url: string;
+  /** Must equal the server's DSSSS_SERVER_ID for IAM login. */
+  readonly serverId: string;
+  /** Forced login method; otherwise the cached one, otherwise detected. */
+  readonly method?: LoginMethod | undefined;
+  readonly tokenFile: string;
+  readonly env: Env;
+}
+
+interface CachedToken {
+  token: string;
+  role: string;
+  method: LoginMethod;
+  expiresAt: string;
+  obtainedAt: string;
+}
+
+interface TokenCache {
+  version: 1;
+  tokens: Record<string, CachedToken>;
+}
+
+export function defaultTokenFile(env: Env): string {
+  return env.DSSSS_TOKEN_FILE || join(env.HOME || homedir(), '.dssss', 'token.json');
+}
+
+export class DssssClient {
+  private readonly base: string;
+
+  constructor(private readonly options: ClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new CliError(EXIT.usage, `not a URL: ${options.url}`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(EXIT.usage, 'the server URL must be http(s)');
+    this.base = url.href.replace(/\/+$/, '');
+  }
+
+  /** Logs in now, caches the token, and returns it with its role and expiry. */
+  async login(): Promise<CachedToken> {
+    const method = this.options.method ?? (await this.cached())?.method ?? (await this.detectMethod());
+    const response =
+      method === 'ec2'
+        ? await this.send('GET', '/v1/auth', { headers: { Authentication: await this.identityDocument() } })
+        : await this.send('POST', '/v1/auth/iam', {
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(await signGetCallerIdentity(this.options.serverId, this.options.env)),
+          });
+    const answer = (await this.expectOk(response, 'login')) as { token: string; role: string; expiresAt: string };
+    const token: CachedToken = { ...answer, method, obtainedAt: new Date().toISOString() };
+    await this.store(token);
+    return token;
+  }
+
+  /** An authenticated request; logs in first if the cached token is missing or near expiry, and once more on a 401. */
+  async request(method: string, path: string, init: { body?: string; accept?: string } = {}): Promise<Response> {
+    let token = await this.freshToken();
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { Reauthentication: token.token, Accept: init.accept ?? 'application/json' };
+      if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+      const response = await this.send(method, path, { headers, ...(init.body === undefined ? {} : { body: init.body }) });
+      if (response.status !== 401 || attempt > 0) return response;
+      await response.body?.cancel();
+      token = await this.login();
+    }
+  }
+
+  /** The JSON body of a 2xx answer, or a CliError with the server's message and the matching exit code. */
+  async expectOk(response: Response, what: string): Promise<unknown> {
+    const text = await response.text();
+    if (response.ok) {
+      if (text === '') return undefined;
+      try {
+        return JSON.parse(text);
+      } catch {
+        return text;
+      }
+    }
+    let message = `${what} failed with status ${response.status}`;
+    try {
+      const error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+      if (error?.message) message = `${error.message} (${error.code ?? response.status})`;
+    } catch {
+      // not a dssss error body: keep the status
+    }
+    throw new CliError(exitCodeForStatus(response.status), message);
+  }
+
+  private async freshToken(): Promise<CachedToken> {
+    const cached = await this.cached();
+    if (cached !== undefined && (this.options.method === undefined || cached.method === this.options.method)) {
+      const expires = Date.parse(cached.expiresAt);
+      const lifetime = expires - Date.parse(cached.obtainedAt);
+      // Renew once less than a quarter of the lifetime is left, so a command never starts on a dying token.
+      if (Number.isFinite(lifetime) && expires - Date.now() > lifetime / 4) return cached;
+    }
+    return this.login();
+  }
+
+  private async detectMethod(): Promise<LoginMethod> {
+    // An ECS task or Lambda function on EC2 can reach the host's IMDS, but should not act as the host.
+    if (hasNonInstanceCredentials(this.options.env)) return 'iam';
+    const imds = imdsEndpoint(this.options.env);
+    return imds !== undefined && (await imdsAnswers(imds)) ? 'ec2' : 'iam';
+  }
+
+  private async identityDocument(): Promise<string> {
+    const imds = imdsEndpoint(this.options.env);
+    if (imds === undefined) throw new CliError(EXIT.auth, 'EC2 login needs IMDS, and AWS_EC2_METADATA_DISABLED=true turns it off');
+    return fetchIdentityDocument(imds);
+  }
+
+  private async send(method: string, path: string, init: { headers: Record<string, string>; body?: string }): Promise<Response> {
+    try {
+      return await fetch(`${this.base}${path}`, { method, ...init, redirect: 'error', signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+      throw new CliError(EXIT.unavailable, `cannot reach ${this.base} (${cause})`);
+    }
+  }
+
+  private async cached(): Promise<CachedToken | undefined> {
+    return (await this.readCache()).tokens[this.base];
+  }
+
+  private async readCache(): Promise<TokenCache> {
+    try {
+      const cache = JSON.parse(await readFile(this.options.tokenFile, 'utf8')) as TokenCache;
+      if (cache.version === 1 && typeof cache.tokens === 'object' && cache.tokens !== null) return cache;
+    } catch {
+      // missing or unreadable: start afresh
+    }
+    return { version: 1, tokens: {} };
+  }
+
+  private async store(token: CachedToken): Promise<void> {
+    const cache = await this.readCache();
+    cache.tokens[this.base] = token;
+    const file = this.options.tokenFile;
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(cache) + '\n', { mode: 0o600 });
+    await rename(temp, file);
+  }
+}
+
+/** The route of a valid name; anything else is refused here, before URL parsing could fold `a/../b` into `b`. */
+export function secretPath(name: string): string {
+  try {
+    return `/v1/secret/${parseSecretName(name)}`;
+  } catch (err) {
+    throw new CliError(EXIT.usage, err instanceof Error ? err.message : 'invalid secret name');
+  }
+}

@@ -1,0 +1,118 @@
+// What the client proves itself with: an EC2 identity document fetched through IMDSv2, or a
+// sts:GetCallerIdentity request signed (not sent) with the default AWS credential chain.
+
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { CliError, EXIT } from './errors';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const IMDS_TIMEOUT_MS = 1000;
+
+/** The body of `POST /v1/auth/iam`. */
+export interface IamLoginBody {
+  method: 'POST';
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** IMDS as the SDK finds it: AWS_EC2_METADATA_SERVICE_ENDPOINT, off with AWS_EC2_METADATA_DISABLED=true. */
+export function imdsEndpoint(env: Env): string | undefined {
+  if (env.AWS_EC2_METADATA_DISABLED?.toLowerCase() === 'true') return undefined;
+  return (env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
+}
+
+/** The rsa2048 identity document, one line, as the Authentication header wants it. */
+export async function fetchIdentityDocument(endpoint: string): Promise<string> {
+  try {
+    const session = await fetch(`${endpoint}/latest/api/token`, {
+      method: 'PUT',
+      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
+      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+    });
+    if (!session.ok) throw new Error(`status ${session.status}`);
+    const document = await fetch(`${endpoint}/latest/dynamic/instance-identity/rsa2048`, {
+      headers: { 'X-aws-ec2-metadata-token': await session.text() },
+      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+    });
+    if (!document.ok) throw new Error(`status ${document.status}`);
+    return (await document.text()).replace(/\s+/g, '');
+  } catch (err) {
+    throw new CliError(EXIT.auth, `could not read the instance identity document from IMDS (${reason(err)})`);
+  }
+}
+
+/** Whether IMDS answers: how `dssss login` tells an EC2 instance from anything else. */
+export async function imdsAnswers(endpoint: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${endpoint}/latest/api/token`, {
+      method: 'PUT',
+      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '1' },
+      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+    });
+    await response.body?.cancel();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Credentials that only ECS, Lambda, web identity or explicit configuration provide. */
+export function hasNonInstanceCredentials(env: Env): boolean {
+  return [
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    'AWS_LAMBDA_FUNCTION_NAME',
+    'AWS_WEB_IDENTITY_TOKEN_FILE',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_PROFILE',
+  ].some((name) => Boolean(env[name]));
+}
+
+/** STS as the SDK would reach it: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, or the Region's endpoint. */
+export function stsEndpoint(env: Env): { url: URL; region: string } {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  const configured = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL;
+  if (configured) return { url: new URL(configured), region: region ?? 'us-east-1' };
+  if (region === undefined) return { url: new URL('https://sts.amazonaws.com/'), region: 'us-east-1' };
+  const domain = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+  return { url: new URL(`https://sts.${region}.${domain}/`), region };
+}
+
+/** A GetCallerIdentity request signed for `serverId`, ready to post to /v1/auth/iam. */
+export async function signGetCallerIdentity(
+  serverId: string,
+  env: Env,
+  credentials: AwsCredentialIdentityProvider = defaultProvider(),
+): Promise<IamLoginBody> {
+  const { url, region } = stsEndpoint(env);
+  const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+  const signer = new SignatureV4({ credentials, region, service: 'sts', sha256: Hash.bind(null, 'sha256') });
+  let signed;
+  try {
+    signed = await signer.sign({
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: {},
+      headers: {
+        host: url.host,
+        'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+        'x-dssss-server-id': serverId,
+      },
+      body,
+    });
+  } catch (err) {
+    throw new CliError(EXIT.auth, `no AWS credentials to sign with (${reason(err)})`);
+  }
+  return { method: 'POST', url: url.href, headers: signed.headers, body: Buffer.from(body).toString('base64') };
+}
+
+function reason(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : 'unknown error';
+}

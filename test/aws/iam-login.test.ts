@@ -1,0 +1,152 @@
+// IAM login against moto_server as STS: assume a role there, sign GetCallerIdentity with
+// those credentials (the `dssss` CLI in a child process does it), log in, read a secret
+// scoped to that role. The server runs on the AWS backends, all of them in moto.
+
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { XMLParser } from 'fast-xml-parser';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { signGetCallerIdentity } from '../../cli/credentials';
+import { createApp } from '../../lambda/app';
+import { loadConfig } from '../../lambda/config';
+import { createService } from '../../lambda/runtime';
+
+const ACCOUNT = '123456789012'; // moto's account
+const SERVER_ID = 'dssss-moto';
+const endpoint = inject('awsEndpoint');
+const base = {
+  AWS_ENDPOINT_URL: endpoint,
+  AWS_REGION: 'us-east-1',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+};
+const testing = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+Object.assign(process.env, base, { AWS_ACCESS_KEY_ID: testing.accessKeyId, AWS_SECRET_ACCESS_KEY: testing.secretAccessKey });
+
+interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+}
+
+let api: ServerType;
+let url: string;
+let home: string;
+
+/** sts:AssumeRole against moto, signed like any SDK call. */
+async function assumeRole(role: string, session: string): Promise<Credentials> {
+  const host = new URL(endpoint).host;
+  const body = new URLSearchParams({
+    Action: 'AssumeRole',
+    Version: '2011-06-15',
+    RoleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+    RoleSessionName: session,
+  }).toString();
+  const signer = new SignatureV4({ credentials: testing, region: 'us-east-1', service: 'sts', sha256: Hash.bind(null, 'sha256') });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: host.split(':')[0]!,
+    port: Number(host.split(':')[1]),
+    path: '/',
+    query: {},
+    headers: { host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+    body,
+  });
+  const response = await fetch(`${endpoint}/`, { method: 'POST', headers: signed.headers, body });
+  expect(response.status).toBe(200);
+  const xml = new XMLParser().parse(await response.text()) as {
+    AssumeRoleResponse: { AssumeRoleResult: { Credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } } };
+  };
+  const c = xml.AssumeRoleResponse.AssumeRoleResult.Credentials;
+  return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
+}
+
+async function iamLogin(credentials: Credentials | typeof testing): Promise<Response> {
+  const payload = await signGetCallerIdentity(SERVER_ID, base, async () => credentials);
+  return fetch(`${url}/v1/auth/iam`, { method: 'POST', body: JSON.stringify(payload) });
+}
+
+function cli(args: string[], credentials: Credentials, input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = {
+    PATH: process.env.PATH!,
+    HOME: home,
+    ...base,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_SESSION_TOKEN: credentials.sessionToken,
+    DSSSS_URL: url,
+    DSSSS_SERVER_ID: SERVER_ID,
+    DSSSS_TOKEN_FILE: join(home, `${credentials.accessKeyId}.json`),
+  };
+  return new Promise((resolve) => {
+    const child = execFile('node', [join(import.meta.dirname, '..', '..', 'bin', 'dssss.js'), ...args], { env, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(input);
+  });
+}
+
+beforeAll(async () => {
+  const iam = new IAMClient({});
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: ACCOUNT }, Action: 'sts:AssumeRole' }] });
+  for (const role of ['worker', 'dssssadmin']) {
+    await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust })).catch(() => undefined);
+  }
+  const keyArn = (await new KMSClient({}).send(new CreateKeyCommand({ Description: 'dssss iam test' }))).KeyMetadata!.Arn!;
+  const config = loadConfig({
+    ...base,
+    DSSSS_BACKEND: 'aws',
+    DSSSS_KMS_KEY_ID: keyArn,
+    DSSSS_PARAMETER_PREFIX: `/dssss-${randomBytes(4).toString('hex')}/`,
+    DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
+    DSSSS_SERVER_ID: SERVER_ID,
+  });
+  api = serve({ fetch: createApp(await createService(config)).fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => api.once('listening', resolve));
+  url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  home = await mkdtemp(join(tmpdir(), 'dssss-iam-'));
+});
+
+afterAll(() => {
+  api.close();
+});
+
+describe('IAM login with moto_server as STS', () => {
+  it('logs in an assumed role with the CLI, and reads a secret scoped to that role', async () => {
+    const admin = await iamLogin(await assumeRole('dssssadmin', 'ops'));
+    expect(admin.status).toBe(200);
+    const adminToken = ((await admin.json()) as { token: string; role: string }).token;
+    for (const [name, value, roles] of [['app/queue', 'amqp://q', ['worker']], ['app/db', 'hunter2', ['web']]] as const) {
+      const put = await fetch(`${url}/v1/secret/${name}`, {
+        method: 'PUT',
+        headers: { Reauthentication: adminToken },
+        body: JSON.stringify({ Secret: value, Roles: roles }),
+      });
+      expect(put.status).toBe(200);
+    }
+
+    const worker = await assumeRole('worker', 'ecs-task-1');
+    const login = await cli(['login', '--method', 'iam'], worker);
+    expect(login.stderr).toMatch(/logged in as role worker \(iam\)/);
+    expect(login.code).toBe(0);
+    expect(await cli(['get', 'app/queue'], worker)).toMatchObject({ code: 0, stdout: 'amqp://q' });
+    expect(await cli(['get', 'app/db'], worker)).toMatchObject({ code: 4, stdout: '' });
+    expect((await cli(['ls', 'app/'], worker)).stdout).toBe('app/queue\n');
+  });
+
+  it('refuses the IAM user that plain credentials stand for', async () => {
+    const response = await iamLogin(testing);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: { code: 'invalid_credentials' } });
+  });
+});

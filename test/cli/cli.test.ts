@@ -1,0 +1,212 @@
+// The `dssss` client end to end: the real bin in a child process, against a local dssss over
+// real HTTP, with IMDSv2 and STS played by stand-ins on loopback. Nothing leaves 127.0.0.1.
+
+import { execFile } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { environmentName } from '../../cli/commands';
+import { localFixture, type Fixture } from '../helpers';
+
+const root = join(import.meta.dirname, '..', '..');
+const IMDS_SESSION = 'imds-session-token';
+
+let f: Fixture;
+let api: ServerType;
+let url: string;
+let home: string;
+const imds = { url: '', server: undefined as Server | undefined, document: '', hits: 0 };
+const sts = { url: '', server: undefined as Server | undefined, role: 'worker', hits: 0 };
+
+function listen(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => handler(req, res, body));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
+}
+
+beforeAll(async () => {
+  // IMDSv2 as EC2 serves it: a session token by PUT, then the document with it, in 64-character lines.
+  ({ server: imds.server, url: imds.url } = await listen((req, res) => {
+    imds.hits++;
+    if (req.method === 'PUT' && req.url === '/latest/api/token' && req.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
+      res.end(IMDS_SESSION);
+    } else if (req.url === '/latest/dynamic/instance-identity/rsa2048' && req.headers['x-aws-ec2-metadata-token'] === IMDS_SESSION) {
+      res.end(imds.document.replace(/(.{64})/g, '$1\n'));
+    } else {
+      res.writeHead(401).end();
+    }
+  }));
+  // STS, as moto answers GetCallerIdentity (it does not check signatures; the real one does).
+  ({ server: sts.server, url: sts.url } = await listen((_req, res) => {
+    sts.hits++;
+    res.writeHead(200, { 'Content-Type': 'text/xml' }).end(
+      `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:sts::123456789012:assumed-role/${sts.role}/task</Arn>` +
+        '<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>',
+    );
+  }));
+  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url });
+  api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => api.once('listening', resolve));
+  url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  home = await mkdtemp(join(tmpdir(), 'dssss-cli-'));
+});
+
+afterAll(() => {
+  api.close();
+  imds.server?.close();
+  sts.server?.close();
+});
+
+beforeEach(async () => {
+  imds.document = await f.identity('web');
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The real bin, with an environment that holds no AWS credentials unless a test gives some. */
+function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string } = {}): Promise<Run> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH!,
+    HOME: home,
+    DSSSS_URL: url,
+    DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
+    AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+    ...options.env,
+  };
+  return new Promise((resolve) => {
+    const child = execFile('node', [join(root, 'bin', 'dssss.js'), ...args], { env, cwd: home, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(options.input ?? '');
+  });
+}
+
+describe('dssss login', () => {
+  it('on EC2 (IMDS answers): logs in with the identity document and caches the token in a 0600 file', async () => {
+    const tokenFile = join(home, 'ec2', 'token.json');
+    const hits = imds.hits;
+    const run = await dssss(['login'], { tokenFile });
+    expect(run).toMatchObject({ code: 0, stdout: '' });
+    expect(run.stderr).toMatch(/logged in as role web \(ec2\)/);
+    expect(imds.hits).toBeGreaterThan(hits);
+    expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
+    const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { role: string; method: string }> };
+    expect(cache.tokens[url]).toMatchObject({ role: 'web', method: 'ec2' });
+  });
+
+  it('elsewhere: signs GetCallerIdentity with the default credential chain and logs in through /v1/auth/iam', async () => {
+    const hits = sts.hits;
+    const run = await dssss(['login'], {
+      tokenFile: join(home, 'iam.json'),
+      env: { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_ENDPOINT_URL_STS: sts.url },
+    });
+    expect(run.stderr).toMatch(/logged in as role worker \(iam\)/);
+    expect(run.code).toBe(0);
+    expect(sts.hits).toBe(hits + 1);
+  });
+
+  it('--method ec2 with IMDS disabled fails with exit 3 and says why', async () => {
+    const run = await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'x.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/AWS_EC2_METADATA_DISABLED/);
+  });
+
+  it('with IMDS disabled and no credentials, fails with exit 3', async () => {
+    const run = await dssss(['login'], { tokenFile: join(home, 'y.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/no AWS credentials/);
+  });
+
+  it('renews a token that has expired, and logs in again once when the server refuses a cached token', async () => {
+    const tokenFile = join(home, 'renew.json');
+    expect((await dssss(['login'], { tokenFile })).code).toBe(0);
+    const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { token: string; expiresAt: string }> };
+    cache.tokens[url]!.expiresAt = new Date(Date.now() - 1000).toISOString();
+    await writeFile(tokenFile, JSON.stringify(cache));
+    let hits = imds.hits;
+    expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
+    expect(imds.hits).toBeGreaterThan(hits);
+
+    const fresh = JSON.parse(await readFile(tokenFile, 'utf8')) as typeof cache;
+    fresh.tokens[url]!.token = 'dssss.v1.forged';
+    await writeFile(tokenFile, JSON.stringify(fresh));
+    hits = imds.hits;
+    expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
+    expect(imds.hits).toBeGreaterThan(hits);
+  });
+});
+
+describe('dssss put, get, ls, exec, rm', () => {
+  it('puts from stdin and from --value-file, gets the raw value, lists what the role may read', async () => {
+    const put = await dssss(['put', 'app/db-password', '--roles', 'web,worker'], { input: 'hunter2' });
+    expect(put).toMatchObject({ code: 0, stdout: '' });
+    expect(put.stderr).toMatch(/stored app\/db-password version 1/);
+    const file = join(home, 'cert.pem');
+    await writeFile(file, 'line one\nline two\n');
+    expect((await dssss(['put', 'app/tls/cert.pem', '--roles', 'web', '--value-file', file])).code).toBe(0);
+
+    expect(await dssss(['get', 'app/db-password'])).toMatchObject({ code: 0, stdout: 'hunter2' });
+    expect(await dssss(['get', 'app/tls/cert.pem'])).toMatchObject({ code: 0, stdout: 'line one\nline two\n' });
+    expect((await dssss(['ls', 'app/'])).stdout).toBe('app/db-password\napp/tls/cert.pem\n');
+  });
+
+  it('exec runs the command with the secrets under the prefix as UPPER_SNAKE variables, and passes on its exit code', async () => {
+    await dssss(['put', 'svc/api-key', '--roles', 'web'], { input: 'k-123' });
+    await dssss(['put', 'svc/db/url', '--roles', 'web'], { input: 'postgres://db' });
+    const run = await dssss(['exec', '--prefix', 'svc/', '--', 'node', '-e', 'console.log(process.env.API_KEY, process.env.DB_URL); process.exit(7)']);
+    expect(run.stdout).toBe('k-123 postgres://db\n');
+    expect(run.code).toBe(7);
+    expect((await dssss(['exec', '--prefix', 'svc/', '--', 'no-such-command-dssss'])).code).toBe(127);
+  });
+
+  it('uses exit codes a script can rely on', async () => {
+    await dssss(['put', 'app/only-web', '--roles', 'web'], { input: 'x' });
+    expect((await dssss(['get', 'app/missing'])).code).toBe(5);
+    const rm = await dssss(['rm', 'app/only-web']);
+    expect(rm.code).toBe(4);
+    expect(rm.stderr).toMatch(/distinguished/);
+    expect((await dssss(['get', 'a/../b'])).code).toBe(2);
+    expect((await dssss(['put', 'app/x'], { input: 'v' })).code).toBe(2);
+    expect((await dssss(['put', 'app/x', '--roles', 'web', '--value', 'in-argv'])).code).toBe(2);
+    expect((await dssss(['frobnicate'])).code).toBe(2);
+    expect((await dssss(['get', 'app/x'], { env: { DSSSS_URL: '' } })).code).toBe(2);
+    expect((await dssss(['get', 'app/x'], { env: { DSSSS_URL: 'http://127.0.0.1:9' }, tokenFile: join(home, 'down.json') })).code).toBe(6);
+
+    // A role outside the secret's roles: 4; the secret never reaches stdout.
+    imds.document = await f.identity('billing');
+    const other = await dssss(['get', 'app/only-web'], { tokenFile: join(home, 'billing.json') });
+    expect(other).toMatchObject({ code: 4, stdout: '' });
+  });
+
+  it('rm deletes as a distinguished role', async () => {
+    await dssss(['put', 'app/temp', '--roles', 'web'], { input: 'x' });
+    imds.document = await f.identity('dssssadmin');
+    const admin = join(home, 'admin.json');
+    expect((await dssss(['rm', 'app/temp'], { tokenFile: admin })).code).toBe(0);
+    expect((await dssss(['get', 'app/temp'])).code).toBe(5);
+  });
+});
+
+describe('environmentName', () => {
+  it.each([
+    ['app/db-password', 'app/', 'DB_PASSWORD'],
+    ['app/db-password', 'app', 'DB_PASSWORD'],
+    ['app/tls/cert.pem', 'app/', 'TLS_CERT_PEM'],
+    ['app/9lives', 'app/', '_9LIVES'],
+    ['token', '', 'TOKEN'],
+  ])('%s under %s is %s', (name, prefix, variable) => {
+    expect(environmentName(name, prefix)).toBe(variable);
+  });
+});
