@@ -43,6 +43,7 @@ const props: DssssStackProps = {
   description: 'dssss: a serverless secret store (API Gateway, Lambda, Parameter Store, KMS)',
   distinguishedRoles: list('distinguishedRoles'),
   writerRoles: list('writerRoles'),
+  iamUsers: list('iamUsers'),
   allowedAccounts: list('allowedAccounts'),
   tokenTtlSeconds: number('tokenTtlSeconds'),
   parameterPrefix: string('parameterPrefix'),

@@ -20,6 +20,8 @@ export interface DssssStackProps extends StackProps {
   readonly distinguishedRoles?: readonly string[];
   /** Roles that may create secrets (DSSSS_WRITER_ROLES). Default: unset, the function's own rule. */
   readonly writerRoles?: readonly string[];
+  /** IAM users that may log in through IAM, each as the role of the same name (DSSSS_IAM_USERS). Default: none. */
+  readonly iamUsers?: readonly string[];
   /** Accounts whose instances may log in. Default: the account the stack is deployed in. */
   readonly allowedAccounts?: readonly string[];
   /** Token lifetime in seconds, 60 to 3600. Default: 900. */
@@ -32,7 +34,10 @@ export interface DssssStackProps extends StackProps {
   readonly vpcEndpointIds?: readonly string[];
   /** Further trusted identity-document signing certificates, PEM text (DSSSS_EXTRA_CERTS). */
   readonly extraCertsPem?: string;
-  /** A name for this deployment that the server reports (DSSSS_SERVER_ID). */
+  /**
+   * What IAM-login clients must sign into X-Dssss-Server-Id (DSSSS_SERVER_ID), so a request
+   * signed for another service cannot log in here. Default: the stack's name.
+   */
   readonly serverId?: string;
   /** Stage throttling: steady requests per second. Default: 100. */
   readonly throttlingRateLimit?: number;
@@ -62,7 +67,7 @@ export class DssssStack extends Stack {
 
   constructor(scope: Construct, id: string, props: DssssStackProps = {}) {
     super(scope, id, props);
-    const settings = validate(props);
+    const settings = validate(props, this.stackName);
     const prefix = settings.parameterPrefix;
 
     this.key = new kms.Key(this, 'SealKey', {
@@ -201,6 +206,7 @@ export class DssssStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The dssss API: give this to the dssss client' });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The KMS key that wraps the seal key' });
+    new CfnOutput(this, 'ServerId', { value: settings.serverId, description: 'IAM login: clients sign this as X-Dssss-Server-Id (DSSSS_SERVER_ID)' });
     new CfnOutput(this, 'ParameterPrefix', { value: prefix, description: 'Where in Parameter Store the secrets live' });
 
     this.acknowledgeNagFindings(role, prefix, settings.apiGatewayCloudWatchRole);
@@ -278,19 +284,20 @@ const ACCESS_LOG_FORMAT = JSON.stringify({
 interface Settings {
   readonly distinguishedRoles: readonly string[];
   readonly writerRoles: readonly string[] | undefined;
+  readonly iamUsers: readonly string[] | undefined;
   readonly allowedAccounts: readonly string[];
   readonly tokenTtlSeconds: number;
   readonly parameterPrefix: string;
   readonly endpointType: EndpointType;
   readonly vpcEndpointIds: readonly string[];
   readonly extraCertsPem: string | undefined;
-  readonly serverId: string | undefined;
+  readonly serverId: string;
   readonly throttlingRateLimit: number;
   readonly throttlingBurstLimit: number;
   readonly apiGatewayCloudWatchRole: boolean;
 }
 
-function validate(props: DssssStackProps): Settings {
+function validate(props: DssssStackProps, stackName: string): Settings {
   const endpointType = props.endpointType ?? 'regional';
   if (endpointType !== 'regional' && endpointType !== 'private') {
     throw new Error(`endpointType: "regional" or "private", got ${JSON.stringify(endpointType)}`);
@@ -304,7 +311,7 @@ function validate(props: DssssStackProps): Settings {
   }
 
   // An empty list would reach the function as an unset variable, i.e. the default.
-  for (const [name, list] of Object.entries({ distinguishedRoles: props.distinguishedRoles, writerRoles: props.writerRoles, allowedAccounts: props.allowedAccounts })) {
+  for (const [name, list] of Object.entries({ distinguishedRoles: props.distinguishedRoles, writerRoles: props.writerRoles, iamUsers: props.iamUsers, allowedAccounts: props.allowedAccounts })) {
     if (list !== undefined && list.length === 0) throw new Error(`${name}: give at least one, or leave it out for the default`);
   }
 
@@ -327,13 +334,14 @@ function validate(props: DssssStackProps): Settings {
   const settings: Settings = {
     distinguishedRoles: props.distinguishedRoles ?? ['dssssadmin'],
     writerRoles: props.writerRoles,
+    iamUsers: props.iamUsers,
     allowedAccounts: props.allowedAccounts ?? [Aws.ACCOUNT_ID],
     tokenTtlSeconds: props.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
     parameterPrefix: props.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX,
     endpointType,
     vpcEndpointIds,
     extraCertsPem,
-    serverId: props.serverId?.trim() || undefined,
+    serverId: props.serverId?.trim() || stackName,
     throttlingRateLimit: positive('throttlingRateLimit', props.throttlingRateLimit ?? 100),
     throttlingBurstLimit: positive('throttlingBurstLimit', props.throttlingBurstLimit ?? 200),
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
@@ -360,9 +368,10 @@ function environment(settings: Settings, keyArn: string): Record<string, string>
     DSSSS_ALLOWED_ACCOUNTS: settings.allowedAccounts.join(','),
     DSSSS_DISTINGUISHED_ROLES: settings.distinguishedRoles.join(','),
     DSSSS_TOKEN_TTL_SECONDS: String(settings.tokenTtlSeconds),
+    DSSSS_SERVER_ID: settings.serverId,
   };
   if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
+  if (settings.iamUsers !== undefined) env.DSSSS_IAM_USERS = settings.iamUsers.join(',');
   if (settings.extraCertsPem !== undefined) env.DSSSS_EXTRA_CERTS = settings.extraCertsPem;
-  if (settings.serverId !== undefined) env.DSSSS_SERVER_ID = settings.serverId;
   return env;
 }

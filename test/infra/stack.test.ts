@@ -86,6 +86,7 @@ describe('DssssStack with its defaults', () => {
       DSSSS_ALLOWED_ACCOUNTS: { Ref: 'AWS::AccountId' },
       DSSSS_DISTINGUISHED_ROLES: 'dssssadmin',
       DSSSS_TOKEN_TTL_SECONDS: '900',
+      DSSSS_SERVER_ID: 'Dssss',
     });
   });
 
@@ -205,7 +206,7 @@ describe('DssssStack with its defaults', () => {
   });
 
   it('outputs the API URL, the key ARN and the parameter prefix, and nothing else', () => {
-    expect(Object.keys(s.json.Outputs as object).sort()).toEqual(['ApiUrl', 'KmsKeyArn', 'ParameterPrefix']);
+    expect(Object.keys(s.json.Outputs as object).sort()).toEqual(['ApiUrl', 'KmsKeyArn', 'ParameterPrefix', 'ServerId']);
     s.template.hasOutput('ApiUrl', { Value: s.stack.resolve(s.stack.api.url) });
     s.template.hasOutput('KmsKeyArn', { Value: s.stack.resolve(s.stack.key.keyArn) });
     s.template.hasOutput('ParameterPrefix', { Value: '/dssss/' });
@@ -250,6 +251,7 @@ describe('DssssStack with every setting given', () => {
     s = synth({
       distinguishedRoles: ['admin', 'breakglass'],
       writerRoles: ['ci', 'deployer'],
+      iamUsers: ['alice'],
       allowedAccounts: ['111111111111', '222222222222'],
       tokenTtlSeconds: 300,
       parameterPrefix: '/team/dssss/',
@@ -269,6 +271,7 @@ describe('DssssStack with every setting given', () => {
       DSSSS_ALLOWED_ACCOUNTS: '111111111111,222222222222',
       DSSSS_DISTINGUISHED_ROLES: 'admin,breakglass',
       DSSSS_WRITER_ROLES: 'ci,deployer',
+      DSSSS_IAM_USERS: 'alice',
       DSSSS_TOKEN_TTL_SECONDS: '300',
       DSSSS_EXTRA_CERTS: pem,
       DSSSS_SERVER_ID: 'prod-eu',
