@@ -1,13 +1,16 @@
 // The HTTP API: routes -> SecretService. The only place HTTP meets the domain; the Lambda
 // handler and the local server both serve this app.
 
+import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { badRequest, DssssError, invalidCredentials, toDssssError } from './core/errors';
 import { IAM_LOGIN_SHAPE } from './core/iam-login';
+import { parseNamePrefix, parseSecretName } from './core/names';
 import type { Caller } from './core/policy';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type SecretService } from './core/service';
+import type { AuditRecord, AuditSink } from './ports';
 
 /** Largest request body accepted (a secret is at most 4 KiB; JSON escaping can grow it). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -25,14 +28,64 @@ const PutBody = z
 
 const PUT_SHAPE = 'body must be JSON {"Secret": "<value>", "Roles": ["<role>", ...]}';
 
-export function createApp(service: SecretService): Hono {
-  const app = new Hono();
+/** What the routes learn about a request as it goes, for its audit line. */
+interface AuditState {
+  operation: string;
+  name?: string | undefined;
+  auth?: AuditRecord['auth'];
+  role?: string | undefined;
+  principal?: string | undefined;
+  code?: string | undefined;
+}
+
+type AppEnv = { Variables: { audit: AuditState } };
+type AppContext = Context<AppEnv>;
+
+/** `audit`: where each request's audit line goes; none, none written. */
+export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
+    const started = performance.now();
+    const requestId = lambdaRequestId(c.env) ?? randomUUID();
+    const state: AuditState = { operation: 'unknown' };
+    c.set('audit', state);
     await next();
     c.header('Cache-Control', 'no-store');
     c.header('X-Content-Type-Options', 'nosniff');
+    c.header('X-Request-Id', requestId);
+    const status = c.res.status;
+    audit?.write({
+      time: new Date().toISOString(),
+      requestId,
+      auth: state.auth,
+      role: state.role,
+      principal: state.principal,
+      operation: state.operation,
+      name: state.name,
+      outcome: status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status < 500 ? 'refused' : 'error',
+      status,
+      code: state.code,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+    });
   });
+
+  /** Names the operation, and the secret or prefix when it is a valid one (anything else stays out of the log). */
+  const operation = (c: AppContext, name: string, target?: { secret?: string; prefix?: string }) => {
+    const state = c.get('audit');
+    state.operation = name;
+    try {
+      if (target?.secret !== undefined) state.name = parseSecretName(target.secret);
+      if (target?.prefix !== undefined) state.name = parseNamePrefix(target.prefix);
+    } catch {
+      // invalid: the route refuses it with 400; the log does not repeat it
+    }
+  };
+
+  const identified = (c: AppContext, auth: AuditRecord['auth'], caller: Caller): Caller => {
+    Object.assign(c.get('audit'), { auth, role: caller.role, principal: caller.principal });
+    return caller;
+  };
 
   // URL parsing folds `a/../b` into `b` before routing; refuse dot segments in the path the
   // client actually sent, so a name never means something other than what was written.
@@ -44,20 +97,20 @@ export function createApp(service: SecretService): Hono {
     await next();
   });
 
-  const authenticate = async (c: Context): Promise<Caller> => {
+  const authenticate = async (c: AppContext): Promise<Caller> => {
     const reauthentication = c.req.header('reauthentication');
-    if (reauthentication !== undefined) return service.authenticateToken(reauthentication.trim());
+    if (reauthentication !== undefined) return identified(c, 'token', await service.authenticateToken(reauthentication.trim()));
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const bearer = /^Bearer +(\S+) *$/i.exec(authorization);
       if (!bearer?.[1]) throw invalidCredentials('Authorization must be "Bearer <token>"');
-      return service.authenticateToken(bearer[1]);
+      return identified(c, 'token', await service.authenticateToken(bearer[1]));
     }
     const document = c.req.header('authentication');
     if (document !== undefined) {
-      const login = await service.loginWithIdentityDocument(document);
+      const login = await service.loginWithIdentityDocument(document, c.req.header('x-dssss-nonce'));
       c.header('Reauthentication', login.token);
-      return login.caller;
+      return identified(c, 'ec2', login.caller);
     }
     throw new DssssError(
       'unauthenticated',
@@ -65,14 +118,19 @@ export function createApp(service: SecretService): Hono {
     );
   };
 
-  app.get('/v1/health', (c) => c.json({ status: 'ok' }));
+  app.get('/v1/health', (c) => {
+    operation(c, 'health');
+    return c.json({ status: 'ok' });
+  });
 
   app.get('/v1/auth', async (c) => {
+    operation(c, 'login');
     const document = c.req.header('authentication');
     if (document === undefined) {
       throw new DssssError('unauthenticated', 'send the instance identity document (PKCS#7, base64) in the Authentication header');
     }
-    const { token, role, expiresAt } = await service.loginWithIdentityDocument(document);
+    const { token, role, expiresAt, caller } = await service.loginWithIdentityDocument(document, c.req.header('x-dssss-nonce'));
+    identified(c, 'ec2', caller);
     c.header('Reauthentication', token);
     // `Accept: text/plain` gives the bare token, for TOKEN=$(curl ...).
     if (wantsText(c.req.header('accept'))) return c.text(token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -88,7 +146,9 @@ export function createApp(service: SecretService): Hono {
       },
     }),
     async (c) => {
-      const { token, role, expiresAt } = await service.loginWithIam(parseJson(await c.req.text(), IAM_LOGIN_SHAPE));
+      operation(c, 'login_iam');
+      const { token, role, expiresAt, caller } = await service.loginWithIam(parseJson(await c.req.text(), IAM_LOGIN_SHAPE));
+      identified(c, 'iam', caller);
       c.header('Reauthentication', token);
       if (wantsText(c.req.header('accept'))) return c.text(token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
       return c.json({ token, role, expiresAt });
@@ -104,6 +164,7 @@ export function createApp(service: SecretService): Hono {
       },
     }),
     async (c) => {
+      operation(c, 'put', { secret: c.req.param('name') });
       const caller = await authenticate(c);
       const { value, roles } = parsePutBody(await c.req.text());
       return c.json(await service.put(caller, c.req.param('name'), value, roles));
@@ -111,6 +172,7 @@ export function createApp(service: SecretService): Hono {
   );
 
   app.get('/v1/secret/:name{.+}', async (c) => {
+    operation(c, 'get', { secret: c.req.param('name') });
     const caller = await authenticate(c);
     const version = c.req.query('version');
     const secret = await service.get(caller, c.req.param('name'), version === undefined ? undefined : parseVersion(version));
@@ -121,12 +183,14 @@ export function createApp(service: SecretService): Hono {
   });
 
   app.delete('/v1/secret/:name{.+}', async (c) => {
+    operation(c, 'delete', { secret: c.req.param('name') });
     const caller = await authenticate(c);
     await service.delete(caller, c.req.param('name'));
     return c.body(null, 204);
   });
 
   app.get('/v1/secrets', async (c) => {
+    operation(c, 'list', { prefix: c.req.query('prefix') ?? '' });
     const caller = await authenticate(c);
     const limit = c.req.query('limit');
     const page = await service.list(
@@ -158,14 +222,22 @@ export function createApp(service: SecretService): Hono {
   return app;
 }
 
-export function errorResponse(c: Context, thrown: unknown): Response {
+function errorResponse(c: AppContext, thrown: unknown): Response {
   const err = toDssssError(thrown);
+  const state = c.get('audit') as AuditState | undefined;
+  if (state) state.code = err.code;
   if (err.status >= 500) console.error(JSON.stringify({ level: 'error', code: err.code, error: (thrown as Error)?.name }));
   if (err.retryAfter !== undefined && (err.status === 429 || err.status === 503)) {
     c.header('Retry-After', String(err.retryAfter));
   }
   c.header('Cache-Control', 'no-store');
   return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
+}
+
+/** API Gateway's request id, under which its access log has the same request. */
+function lambdaRequestId(env: unknown): string | undefined {
+  const id = (env as { event?: { requestContext?: { requestId?: unknown } } } | undefined)?.event?.requestContext?.requestId;
+  return typeof id === 'string' && id.length <= 128 ? id : undefined;
 }
 
 /** The request path before URL normalisation, as the local server (Node) or Lambda (event) saw it. */

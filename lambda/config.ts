@@ -1,7 +1,8 @@
 // The one place that reads the environment: it becomes one typed, validated, frozen config.
 
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { IamLoginConfig, Partition } from './core/iam-login';
+import type { NonceMode } from './core/replay';
 import { isRoleName } from './core/names';
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 15 * 60;
@@ -16,6 +17,12 @@ interface CommonConfig {
   readonly distinguishedRoles: readonly string[];
   readonly writerRoles: readonly string[] | undefined;
   readonly tokenTtlSeconds: number;
+  /** Where audit lines go: stdout, a file, or nowhere. */
+  readonly auditLog: 'stdout' | 'off' | { readonly file: string };
+  /** Binding of an instance's first EC2 login to a client nonce. */
+  readonly nonceMode: NonceMode;
+  /** Refuse identity documents whose pendingTime is older; undefined: no limit. */
+  readonly maxDocumentAgeSeconds: number | undefined;
   /** Further trusted identity-document signing certificates: PEM text, or a PEM file's path. */
   readonly extraCerts: { readonly pem: string } | { readonly file: string } | undefined;
 }
@@ -54,17 +61,24 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export function loadConfig(env: Env = process.env): Config {
   const backend = nonEmpty(env.DSSSS_BACKEND) ?? 'local';
+  const dataDir = resolve(nonEmpty(env.DSSSS_DATA_DIR) ?? '.dssss');
   const common: CommonConfig = {
+    auditLog: auditLog(env.DSSSS_AUDIT_LOG, backend === 'local' ? { file: join(dataDir, 'audit.log') } : 'stdout'),
     distinguishedRoles: roleList('DSSSS_DISTINGUISHED_ROLES', env.DSSSS_DISTINGUISHED_ROLES) ?? Object.freeze(['dssssadmin']),
     writerRoles: roleList('DSSSS_WRITER_ROLES', env.DSSSS_WRITER_ROLES),
     tokenTtlSeconds: integer('DSSSS_TOKEN_TTL_SECONDS', env.DSSSS_TOKEN_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS, 60, MAX_TOKEN_TTL_SECONDS),
     extraCerts: extraCerts(env.DSSSS_EXTRA_CERTS),
     iamLogin: iamLogin(env, backend === 'local' ? LOCAL_SERVER_ID : undefined),
+    nonceMode: nonceMode(env.DSSSS_NONCE_MODE),
+    maxDocumentAgeSeconds:
+      nonEmpty(env.DSSSS_MAX_DOCUMENT_AGE_SECONDS) === undefined
+        ? undefined
+        : integer('DSSSS_MAX_DOCUMENT_AGE_SECONDS', env.DSSSS_MAX_DOCUMENT_AGE_SECONDS, 0, 60, 10 * 365 * 24 * 3600),
   };
   const allowedAccounts = accountList(env.DSSSS_ALLOWED_ACCOUNTS);
 
   if (backend === 'local') {
-    return Object.freeze({ ...common, backend, dataDir: resolve(nonEmpty(env.DSSSS_DATA_DIR) ?? '.dssss'), allowedAccounts });
+    return Object.freeze({ ...common, backend, dataDir, allowedAccounts });
   }
   if (backend === 'aws') {
     const kmsKeyId = nonEmpty(env.DSSSS_KMS_KEY_ID);
@@ -100,6 +114,18 @@ function iamLogin(env: Env, defaultServerId: string | undefined): IamLogin | und
   if (stsEndpoint !== undefined && !URL.canParse(stsEndpoint)) throw new ConfigError('AWS_ENDPOINT_URL(_STS): not a URL');
   const iamUsers = roleList('DSSSS_IAM_USERS', env.DSSSS_IAM_USERS) ?? Object.freeze([]);
   return Object.freeze({ serverId, partition, stsEndpoint, iamUsers });
+}
+
+function auditLog(value: string | undefined, fallback: CommonConfig['auditLog']): CommonConfig['auditLog'] {
+  const text = nonEmpty(value);
+  if (text === undefined) return fallback;
+  return text === 'stdout' || text === 'off' ? text : { file: resolve(text) };
+}
+
+function nonceMode(value: string | undefined): NonceMode {
+  const mode = nonEmpty(value) ?? 'optional';
+  if (mode !== 'off' && mode !== 'optional' && mode !== 'required') throw new ConfigError('DSSSS_NONCE_MODE: off, optional or required');
+  return mode;
 }
 
 function partitionOf(region: string | undefined): Partition {

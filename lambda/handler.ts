@@ -3,8 +3,9 @@
 import { handle } from 'hono/aws-lambda';
 import { createApp } from './app';
 import { loadConfig } from './config';
-import { createService } from './runtime';
+import { createAuditSink, createService } from './runtime';
 
-const ready = createService(loadConfig()).then((service) => handle(createApp(service)));
+const config = loadConfig();
+const ready = Promise.all([createService(config), createAuditSink(config)]).then(([service, audit]) => handle(createApp(service, audit)));
 
 export const handler = async (event: Parameters<Awaited<typeof ready>>[0]) => (await ready)(event);

@@ -44,6 +44,8 @@ export interface InstanceIdentity {
   readonly instanceId: string;
   readonly accountId: string;
   readonly region: string;
+  /** When the instance was launched or last started (ISO 8601), if the document says. */
+  readonly pendingTime?: string | undefined;
 }
 
 /** Maps a verified instance to the IAM role it runs as; throws `invalid_credentials` if none. */
@@ -67,6 +69,32 @@ export interface CallerIdentity {
 /** Sends a checked request to STS; throws `invalid_credentials` if STS refuses the signature. */
 export interface StsGateway {
   getCallerIdentity(request: SignedStsRequest): Promise<CallerIdentity>;
+}
+
+/**
+ * One line of the audit log: who did what to which secret, and how it went. Only these
+ * fields, so no secret, token, key, identity document or signed request can reach it.
+ */
+export interface AuditRecord {
+  readonly time: string;
+  readonly requestId: string;
+  /** How this request authenticated: a token, or a login (EC2 document, IAM) in the request itself. */
+  readonly auth?: 'token' | 'ec2' | 'iam' | undefined;
+  readonly role?: string | undefined;
+  /** Instance id, or role/session for IAM. */
+  readonly principal?: string | undefined;
+  readonly operation: string;
+  /** The secret name or list prefix, when it was a valid one. */
+  readonly name?: string | undefined;
+  readonly outcome: 'ok' | 'denied' | 'refused' | 'error';
+  readonly status: number;
+  /** The error code, when there was one. */
+  readonly code?: string | undefined;
+  readonly latencyMs: number;
+}
+
+export interface AuditSink {
+  write(record: AuditRecord): void;
 }
 
 export interface Clock {

@@ -4,11 +4,12 @@
 import { readFile } from 'node:fs/promises';
 import type { AwsConfig, Config, LocalConfig } from './config';
 import { Policy } from './core/policy';
+import { NonceBindings } from './core/replay';
 import { SealKeyRing } from './core/seal-keys';
 import { SecretService } from './core/service';
 import { awsTrustStore, parsePemCertificates } from './identity/certs';
 import { verifyIdentityDocument } from './identity/pkcs7';
-import { systemClock, type Clock, type KeyWrapper, type RoleResolver, type SecretStore, type StsGateway } from './ports';
+import { systemClock, type Clock, type KeyWrapper, type AuditSink, type RoleResolver, type SecretStore, type StsGateway } from './ports';
 
 /** Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call fails in time. */
 const clientOptions = {
@@ -37,6 +38,8 @@ export async function createService(config: Config, clock: Clock = systemClock):
     iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: lazyStsGateway() },
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
+    nonces: config.nonceMode === 'off' ? undefined : new NonceBindings(backends.store, config.nonceMode),
+    maxDocumentAgeSeconds: config.maxDocumentAgeSeconds,
   });
 }
 
@@ -49,6 +52,13 @@ function lazyStsGateway(): StsGateway {
       return (await gateway).getCallerIdentity(request);
     },
   };
+}
+
+/** The audit log's destination, from DSSSS_AUDIT_LOG: stdout (Lambda: CloudWatch Logs), a file, or none. */
+export async function createAuditSink(config: Config): Promise<AuditSink | undefined> {
+  if (config.auditLog === 'off') return undefined;
+  const { FileAuditSink, StdoutAuditSink } = await import('./adapters/audit-sinks');
+  return config.auditLog === 'stdout' ? new StdoutAuditSink() : new FileAuditSink(config.auditLog.file);
 }
 
 async function extraCertificates(config: Config): Promise<string[]> {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-let handler: (event: unknown) => Promise<{ statusCode: number; body: string; headers?: Record<string, string> }>;
+let handler: (event: unknown) => Promise<{ statusCode: number; body: string; multiValueHeaders?: Record<string, string[]> }>;
 
 function restEvent(method: string, path: string, headers: Record<string, string> = {}, body: string | null = null) {
   return {
@@ -49,6 +49,8 @@ describe('Lambda handler (API Gateway REST proxy)', () => {
   it('answers an unauthenticated secret read with the JSON 401 of the shared error model', async () => {
     const result = await handler(restEvent('GET', '/v1/secret/app/x'));
     expect(result.statusCode).toBe(401);
+    // API Gateway's request id, so the audit line and the access log line match.
+    expect(result.multiValueHeaders?.['x-request-id']).toEqual(['req-1']);
     expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'unauthenticated' } });
   });
 

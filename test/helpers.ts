@@ -10,6 +10,7 @@ import { ensureDevCa } from '../lambda/adapters/dev-ca-files';
 import { LocalRegistry } from '../lambda/adapters/local-registry';
 import { loadConfig } from '../lambda/config';
 import { signIdentityDocument } from '../lambda/identity/dev-ca';
+import type { AuditRecord } from '../lambda/ports';
 import { createService } from '../lambda/runtime';
 
 export const ACCOUNT = '111122223333';
@@ -21,10 +22,13 @@ export interface RequestOptions {
 }
 
 export async function localFixture(env: Record<string, string> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'dssss-app-'));
+  // A given DSSSS_DATA_DIR is a restart on existing data.
+  const dir = env.DSSSS_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'dssss-app-')));
   const clock = { time: Date.now(), now(): number { return this.time; } };
   const config = loadConfig({ DSSSS_DATA_DIR: dir, ...env });
-  const app = createApp(await createService(config, clock));
+  // Every request's audit line, for tests to inspect.
+  const audit: AuditRecord[] = [];
+  const app = createApp(await createService(config, clock), { write: (record) => audit.push(record) });
   const registry = new LocalRegistry(dir);
   const ca = await ensureDevCa(dir);
 
@@ -53,7 +57,7 @@ export async function localFixture(env: Record<string, string> = {}) {
     return ((await response.json()) as { token: string }).token;
   }
 
-  return { dir, app, clock, config, registry, ca, document, identity, request, login };
+  return { dir, app, audit, clock, config, registry, ca, document, identity, request, login };
 }
 
 export type Fixture = Awaited<ReturnType<typeof localFixture>>;

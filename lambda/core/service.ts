@@ -5,6 +5,7 @@ import { DssssError, invalidCredentials, notFound, tooLarge } from './errors';
 import { openSecret, sealSecret, type SecretPayload } from './envelope';
 import { parseIamLoginRequest, principalFromArn, type IamLoginConfig } from './iam-login';
 import { parseNamePrefix, parseRoles, parseSecretName } from './names';
+import { assertDocumentAge, type NonceBindings } from './replay';
 import type { Caller, Policy } from './policy';
 import type { SealKeyRing } from './seal-keys';
 import { issueToken, verifyToken, type AuthMethod, type TokenClaims } from './token';
@@ -28,6 +29,10 @@ export interface ServiceDeps {
   readonly allowedAccounts?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly tokenTtlSeconds: number;
+  /** Binds an instance's first login to a client nonce; undefined: off. */
+  readonly nonces?: NonceBindings | undefined;
+  /** Refuse documents whose pendingTime is older than this; undefined: no limit. */
+  readonly maxDocumentAgeSeconds?: number | undefined;
 }
 
 export interface Login {
@@ -46,10 +51,14 @@ export interface Secret {
 export class SecretService {
   constructor(private readonly deps: ServiceDeps) {}
 
-  async loginWithIdentityDocument(document: string): Promise<Login & { caller: Caller }> {
+  /** `nonce`: the client's X-Dssss-Nonce, checked against the instance's binding (see replay.ts). */
+  async loginWithIdentityDocument(document: string, nonce?: string): Promise<Login & { caller: Caller }> {
     const identity = this.deps.verifyIdentity(document);
     this.assertAllowedAccount(identity.accountId);
+    assertDocumentAge(identity.pendingTime, this.deps.clock.now(), this.deps.maxDocumentAgeSeconds);
     const role = await this.deps.roles.resolveRole(identity);
+    // Only after the instance proved to be real, so strangers cannot create bindings.
+    await this.deps.nonces?.check(identity.instanceId, nonce);
     return this.issue(role, identity.instanceId, 'ec2');
   }
 

@@ -58,6 +58,7 @@ describe('the README walkthrough, with curl against npm start', () => {
   it('prints a banner with the URL and the next command', () => {
     expect(banner).toContain(url);
     expect(banner).toMatch(/npx dssss dev identity --role web/);
+    expect(banner).toContain(`audit log: ${join(dataDir, 'audit.log')}`);
   });
 
   it('logs in, puts, gets (JSON and raw), lists, refuses an outsider, and deletes as dssssadmin', async () => {
@@ -74,6 +75,13 @@ describe('the README walkthrough, with curl against npm start', () => {
     expect(stdout).toMatch(/"code":"forbidden"/);
     expect(stdout).toContain('HTTP/1.1 204');
     expect(stdout).toMatch(/"code":"not_found"/);
+
+    // Every request of the walkthrough has its audit line in the data dir, and none carries a secret or token.
+    const audit = (await readFile(join(dataDir, 'audit.log'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as { operation: string });
+    expect(audit.map((r) => r.operation)).toEqual(['login', 'put', 'get', 'get', 'list', 'login', 'get', 'login', 'delete', 'get']);
+    const text = JSON.stringify(audit);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('dssss.v1.');
   });
 
   it('refuses a dot segment that curl sends as-is, rather than reading the folded name', async () => {

@@ -1,0 +1,81 @@
+// Defences against a replayed identity document. A document never expires and anything on
+// the instance can read it, so a copy logs in as the instance for as long as it exists.
+// Beyond "the instance must be running" (the AWS role resolver), two opt-in checks in the
+// spirit of Vault's EC2 auth: bind an instance's first login to a client nonce, and refuse
+// documents of instances launched too long ago.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { badRequest, DssssError, invalidCredentials } from './errors';
+import type { SecretStore } from '../ports';
+
+/** off: the nonce header is ignored. optional: bind when a client sends one. required: every EC2 login must. */
+export type NonceMode = 'off' | 'optional' | 'required';
+
+export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const BINDING_VERSION = 1;
+
+/** Nonce bindings, stored through the storage interface: they survive restarts and are shared by every container. */
+export class NonceBindings {
+  constructor(
+    private readonly store: Pick<SecretStore, 'readMeta' | 'createMeta'>,
+    private readonly mode: Exclude<NonceMode, 'off'>,
+  ) {}
+
+  /** Throws unless this login may proceed: the instance's bound nonce matches, or there is none to match. */
+  async check(instanceId: string, nonce: string | undefined): Promise<void> {
+    if (nonce !== undefined && !NONCE_PATTERN.test(nonce)) throw badRequest('X-Dssss-Nonce: 16 to 128 characters of A-Z a-z 0-9 _ -');
+    // The id comes from a verified document, but it also names a stored key: only the real shape will do.
+    if (!INSTANCE_ID.test(instanceId)) throw invalidCredentials('the document names no valid instance id');
+    const key = `nonce-${instanceId}`;
+
+    const bound = await this.store.readMeta(key);
+    if (bound !== undefined) return assertSameNonce(bound, nonce);
+    if (nonce === undefined) {
+      if (this.mode === 'required') throw invalidCredentials('this server requires an X-Dssss-Nonce header on EC2 login');
+      return;
+    }
+    // First login with a nonce: bind it. If another login bound one meanwhile, that one rules.
+    if (await this.store.createMeta(key, binding(nonce))) return;
+    const winner = await this.store.readMeta(key);
+    if (winner === undefined) throw new DssssError('unavailable', 'a nonce binding vanished while being created; try again', 1);
+    assertSameNonce(winner, nonce);
+  }
+}
+
+/** The store keeps a digest, so reading the store does not give the nonce away. */
+function binding(nonce: string): string {
+  return JSON.stringify({ v: BINDING_VERSION, sha256: digest(nonce).toString('hex') });
+}
+
+function assertSameNonce(stored: string, nonce: string | undefined): void {
+  if (nonce === undefined) throw invalidCredentials('this instance is bound to a nonce: send it in X-Dssss-Nonce');
+  let expected: Buffer | undefined;
+  try {
+    const parsed = JSON.parse(stored) as { v?: unknown; sha256?: unknown };
+    if (parsed.v === BINDING_VERSION && typeof parsed.sha256 === 'string' && /^[0-9a-f]{64}$/.test(parsed.sha256)) {
+      expected = Buffer.from(parsed.sha256, 'hex');
+    }
+  } catch {
+    // falls through to the integrity error
+  }
+  if (expected === undefined) throw new DssssError('integrity', 'a stored nonce binding is malformed', 60);
+  if (!timingSafeEqual(expected, digest(nonce))) throw invalidCredentials('the nonce does not match the one this instance is bound to');
+}
+
+function digest(nonce: string): Buffer {
+  return createHash('sha256').update(nonce, 'utf8').digest();
+}
+
+/**
+ * Refuses documents of instances whose pendingTime (launch or last start) is older than
+ * `maxAgeSeconds`: with instances that are replaced often, an old document is a copied one.
+ */
+export function assertDocumentAge(pendingTime: string | undefined, nowMs: number, maxAgeSeconds: number | undefined): void {
+  if (maxAgeSeconds === undefined) return;
+  const pending = pendingTime === undefined ? NaN : Date.parse(pendingTime);
+  if (!Number.isFinite(pending)) throw invalidCredentials('the document has no valid pendingTime');
+  if (nowMs - pending > maxAgeSeconds * 1000) {
+    throw invalidCredentials(`the instance was started more than ${maxAgeSeconds} seconds ago; this server refuses documents that old`);
+  }
+}
