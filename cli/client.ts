@@ -1,6 +1,7 @@
 // The dssss API from the client's side: log in (EC2 or IAM), keep the token in a 0600 file,
 // renew it before it expires, and make authenticated requests.
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -58,7 +59,7 @@ export class DssssClient {
     const method = this.options.method ?? (await this.cached())?.method ?? (await this.detectMethod());
     const response =
       method === 'ec2'
-        ? await this.send('GET', '/v1/auth', { headers: { Authentication: await this.identityDocument() } })
+        ? await this.send('GET', '/v1/auth', { headers: { Authentication: await this.identityDocument(), ...(await this.nonceHeader()) } })
         : await this.send('POST', '/v1/auth/iam', {
             headers: { 'Content-Type': 'application/json' },
             body: JSON.stringify(await signGetCallerIdentity(this.options.serverId, this.options.env)),
@@ -125,6 +126,25 @@ export class DssssClient {
     const imds = imdsEndpoint(this.options.env);
     if (imds === undefined) throw new CliError(EXIT.auth, 'EC2 login needs IMDS, and AWS_EC2_METADATA_DISABLED=true turns it off');
     return fetchIdentityDocument(imds);
+  }
+
+  /** DSSSS_NONCE_FILE: the nonce this instance's logins are bound to, created (0600) on first use. */
+  private async nonceHeader(): Promise<Record<string, string>> {
+    const file = this.options.env.DSSSS_NONCE_FILE;
+    if (!file) return {};
+    let nonce: string;
+    try {
+      nonce = (await readFile(file, 'utf8')).trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(EXIT.auth, `cannot read DSSSS_NONCE_FILE (${(err as NodeJS.ErrnoException).code})`);
+      nonce = randomBytes(32).toString('base64url');
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      // Exclusive: two first logins at once must not write two different nonces.
+      await writeFile(file, `${nonce}\n`, { mode: 0o600, flag: 'wx' }).catch(async () => {
+        nonce = (await readFile(file, 'utf8')).trim();
+      });
+    }
+    return { 'X-Dssss-Nonce': nonce };
   }
 
   private async send(method: string, path: string, init: { headers: Record<string, string>; body?: string }): Promise<Response> {

@@ -117,6 +117,17 @@ describe('dssss login', () => {
     expect(sts.hits).toBe(hits + 1);
   });
 
+  it('binds EC2 logins to the nonce in DSSSS_NONCE_FILE; a copied document with another nonce is refused', async () => {
+    const nonceFile = join(home, 'instance', 'nonce');
+    const env = { DSSSS_NONCE_FILE: nonceFile };
+    expect((await dssss(['login'], { tokenFile: join(home, 'n1.json'), env })).code).toBe(0);
+    expect((await stat(nonceFile)).mode & 0o777).toBe(0o600);
+    expect((await dssss(['login'], { tokenFile: join(home, 'n2.json'), env })).code).toBe(0);
+    const thief = await dssss(['login'], { tokenFile: join(home, 'n3.json'), env: { DSSSS_NONCE_FILE: join(home, 'thief-nonce') } });
+    expect(thief.code).toBe(3);
+    expect(thief.stderr).toMatch(/nonce/);
+  });
+
   it('--method ec2 with IMDS disabled fails with exit 3 and says why', async () => {
     const run = await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'x.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
     expect(run.code).toBe(3);
