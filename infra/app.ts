@@ -44,6 +44,8 @@ const props: DssssStackProps = {
   distinguishedRoles: list('distinguishedRoles'),
   writerRoles: list('writerRoles'),
   iamUsers: list('iamUsers'),
+  nonceMode: string('nonceMode') as DssssStackProps['nonceMode'],
+  maxDocumentAgeSeconds: number('maxDocumentAgeSeconds'),
   allowedAccounts: list('allowedAccounts'),
   tokenTtlSeconds: number('tokenTtlSeconds'),
   parameterPrefix: string('parameterPrefix'),

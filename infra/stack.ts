@@ -22,6 +22,10 @@ export interface DssssStackProps extends StackProps {
   readonly writerRoles?: readonly string[];
   /** IAM users that may log in through IAM, each as the role of the same name (DSSSS_IAM_USERS). Default: none. */
   readonly iamUsers?: readonly string[];
+  /** Nonce binding of EC2 logins (DSSSS_NONCE_MODE): 'off', 'optional' (default) or 'required'. */
+  readonly nonceMode?: 'off' | 'optional' | 'required';
+  /** Refuse identity documents of instances started longer ago (DSSSS_MAX_DOCUMENT_AGE_SECONDS). Default: no limit. */
+  readonly maxDocumentAgeSeconds?: number;
   /** Accounts whose instances may log in. Default: the account the stack is deployed in. */
   readonly allowedAccounts?: readonly string[];
   /** Token lifetime in seconds, 60 to 3600. Default: 900. */
@@ -285,6 +289,8 @@ interface Settings {
   readonly distinguishedRoles: readonly string[];
   readonly writerRoles: readonly string[] | undefined;
   readonly iamUsers: readonly string[] | undefined;
+  readonly nonceMode: string | undefined;
+  readonly maxDocumentAgeSeconds: number | undefined;
   readonly allowedAccounts: readonly string[];
   readonly tokenTtlSeconds: number;
   readonly parameterPrefix: string;
@@ -335,6 +341,8 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     distinguishedRoles: props.distinguishedRoles ?? ['dssssadmin'],
     writerRoles: props.writerRoles,
     iamUsers: props.iamUsers,
+    nonceMode: props.nonceMode,
+    maxDocumentAgeSeconds: props.maxDocumentAgeSeconds,
     allowedAccounts: props.allowedAccounts ?? [Aws.ACCOUNT_ID],
     tokenTtlSeconds: props.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
     parameterPrefix: props.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX,
@@ -372,6 +380,8 @@ function environment(settings: Settings, keyArn: string): Record<string, string>
   };
   if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
   if (settings.iamUsers !== undefined) env.DSSSS_IAM_USERS = settings.iamUsers.join(',');
+  if (settings.nonceMode !== undefined) env.DSSSS_NONCE_MODE = settings.nonceMode;
+  if (settings.maxDocumentAgeSeconds !== undefined) env.DSSSS_MAX_DOCUMENT_AGE_SECONDS = String(settings.maxDocumentAgeSeconds);
   if (settings.extraCertsPem !== undefined) env.DSSSS_EXTRA_CERTS = settings.extraCertsPem;
   return env;
 }

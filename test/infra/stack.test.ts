@@ -252,6 +252,8 @@ describe('DssssStack with every setting given', () => {
       distinguishedRoles: ['admin', 'breakglass'],
       writerRoles: ['ci', 'deployer'],
       iamUsers: ['alice'],
+      nonceMode: 'required',
+      maxDocumentAgeSeconds: 86400,
       allowedAccounts: ['111111111111', '222222222222'],
       tokenTtlSeconds: 300,
       parameterPrefix: '/team/dssss/',
@@ -272,6 +274,8 @@ describe('DssssStack with every setting given', () => {
       DSSSS_DISTINGUISHED_ROLES: 'admin,breakglass',
       DSSSS_WRITER_ROLES: 'ci,deployer',
       DSSSS_IAM_USERS: 'alice',
+      DSSSS_NONCE_MODE: 'required',
+      DSSSS_MAX_DOCUMENT_AGE_SECONDS: '86400',
       DSSSS_TOKEN_TTL_SECONDS: '300',
       DSSSS_EXTRA_CERTS: pem,
       DSSSS_SERVER_ID: 'prod-eu',
@@ -346,6 +350,12 @@ describe('DssssStack refuses settings the function would refuse', () => {
     for (const tokenTtlSeconds of [59, 3601, 90.5]) {
       expect(attempt({ tokenTtlSeconds }), String(tokenTtlSeconds)).toThrow(/function would refuse.*DSSSS_TOKEN_TTL_SECONDS/);
     }
+  });
+
+  it('refuses a nonce mode, document age or server id the function would refuse', () => {
+    expect(attempt({ nonceMode: 'sometimes' as 'off' })).toThrow(/function would refuse.*DSSSS_NONCE_MODE/);
+    expect(attempt({ maxDocumentAgeSeconds: 10 })).toThrow(/function would refuse.*DSSSS_MAX_DOCUMENT_AGE_SECONDS/);
+    expect(attempt({ serverId: 'has space' })).toThrow(/function would refuse.*DSSSS_SERVER_ID/);
   });
 
   it('refuses role names IAM would not accept, and account ids that are not 12 digits', () => {
