@@ -11,18 +11,18 @@ const MAX_RESPONSE_CHARS = 64 * 1024;
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, processEntities: false });
 
 export class HttpStsGateway implements StsGateway {
-  constructor(private readonly send: typeof fetch = fetch) {}
+  constructor(private readonly timeoutMs = TIMEOUT_MS) {}
 
   async getCallerIdentity(request: SignedStsRequest): Promise<CallerIdentity> {
     let status: number;
     let text: string;
     try {
-      const response = await this.send(request.url, {
+      const response = await fetch(request.url, {
         method: 'POST',
         headers: request.headers,
         body: request.body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
       status = response.status;
       text = (await response.text()).slice(0, MAX_RESPONSE_CHARS);
