@@ -68,7 +68,12 @@ export function loadConfig(env: Env = process.env): Config {
     writerRoles: roleList('DSSSS_WRITER_ROLES', env.DSSSS_WRITER_ROLES),
     tokenTtlSeconds: integer('DSSSS_TOKEN_TTL_SECONDS', env.DSSSS_TOKEN_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS, 60, MAX_TOKEN_TTL_SECONDS),
     extraCerts: extraCerts(env.DSSSS_EXTRA_CERTS),
-    iamLogin: iamLogin(env, backend === 'local' ? LOCAL_SERVER_ID : undefined),
+    // Local mode has no account of its own: IAM login there needs DSSSS_ALLOWED_ACCOUNTS, or
+    // any AWS account in the world could log in as any role.
+    iamLogin:
+      backend === 'local' && nonEmpty(env.DSSSS_ALLOWED_ACCOUNTS) === undefined
+        ? undefined
+        : iamLogin(env, backend === 'local' ? LOCAL_SERVER_ID : undefined),
     nonceMode: nonceMode(env.DSSSS_NONCE_MODE),
     maxDocumentAgeSeconds:
       nonEmpty(env.DSSSS_MAX_DOCUMENT_AGE_SECONDS) === undefined

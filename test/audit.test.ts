@@ -53,7 +53,7 @@ describe('audit log', () => {
     await new Promise<void>((resolve) => sts.listen(0, '127.0.0.1', resolve));
     const endpoint = `http://127.0.0.1:${(sts.address() as AddressInfo).port}`;
     try {
-      const f = await localFixture({ AWS_ENDPOINT_URL_STS: endpoint });
+      const f = await localFixture({ AWS_ENDPOINT_URL_STS: endpoint, DSSSS_ALLOWED_ACCOUNTS: '111122223333' });
       const sensitive: string[] = [];
       const document = await f.identity('web');
       const nonce = 'n0nce-value-that-must-stay-out';

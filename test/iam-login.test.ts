@@ -141,7 +141,7 @@ describe('POST /v1/auth/iam', () => {
   });
 
   it('answers 503 when STS cannot be reached', async () => {
-    const down = await localFixture({ AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9', DSSSS_SERVER_ID: SERVER_ID });
+    const down = await localFixture({ AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9', DSSSS_SERVER_ID: SERVER_ID, DSSSS_ALLOWED_ACCOUNTS: '111122223333' });
     const payload = await signGetCallerIdentity(SERVER_ID, { AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9' }, credentials);
     expect(await errorOf(await down.request('POST', '/v1/auth/iam', { body: payload }))).toMatchObject({ status: 503 });
   });
@@ -149,6 +149,12 @@ describe('POST /v1/auth/iam', () => {
   it('never echoes the signed request in an error', async () => {
     const response = await login({ ...(await body()), url: 'https://evil.example.com/' });
     expect(await response.text()).not.toMatch(/Signature=|AKIDEXAMPLE|evil/);
+  });
+
+  it('is off (404) in local mode without allowed accounts: any AWS account could log in as any role', async () => {
+    const open = await localFixture({ AWS_ENDPOINT_URL_STS: endpoint });
+    expect(await errorOf(await open.request('POST', '/v1/auth/iam', { body: await body('dssss-local') }))).toMatchObject({ status: 404 });
+    expect(fetchSpy).not.toHaveBeenCalled();
   });
 
   it('is off (404) on AWS backends without DSSSS_SERVER_ID', async () => {
@@ -163,21 +169,24 @@ describe('POST /v1/auth/iam', () => {
 describe('IAM login configuration', () => {
   const aws = { DSSSS_BACKEND: 'aws', DSSSS_KMS_KEY_ID: 'alias/k', DSSSS_ALLOWED_ACCOUNTS: '111122223333' };
 
-  it('is on in local mode with server id dssss-local, and on AWS only with DSSSS_SERVER_ID', () => {
-    expect(loadConfig({}).iamLogin).toMatchObject({ serverId: 'dssss-local', partition: 'aws', iamUsers: [] });
+  it('is on in local mode only with allowed accounts (server id dssss-local), and on AWS only with DSSSS_SERVER_ID', () => {
+    expect(loadConfig({}).iamLogin).toBeUndefined();
+    expect(loadConfig({ DSSSS_ALLOWED_ACCOUNTS: '111122223333' }).iamLogin).toMatchObject({ serverId: 'dssss-local', partition: 'aws', iamUsers: [] });
     expect(loadConfig({ ...aws, DSSSS_SERVER_ID: 'prod' }).iamLogin).toMatchObject({ serverId: 'prod' });
   });
 
   it('takes the partition from the Region unless DSSSS_PARTITION says otherwise', () => {
-    expect(loadConfig({ AWS_REGION: 'cn-north-1' }).iamLogin?.partition).toBe('aws-cn');
-    expect(loadConfig({ AWS_REGION: 'us-gov-west-1' }).iamLogin?.partition).toBe('aws-us-gov');
-    expect(loadConfig({ AWS_REGION: 'eu-west-1', DSSSS_PARTITION: 'aws-cn' }).iamLogin?.partition).toBe('aws-cn');
+    const local = { DSSSS_ALLOWED_ACCOUNTS: '111122223333' };
+    expect(loadConfig({ ...local, AWS_REGION: 'cn-north-1' }).iamLogin?.partition).toBe('aws-cn');
+    expect(loadConfig({ ...local, AWS_REGION: 'us-gov-west-1' }).iamLogin?.partition).toBe('aws-us-gov');
+    expect(loadConfig({ ...local, AWS_REGION: 'eu-west-1', DSSSS_PARTITION: 'aws-cn' }).iamLogin?.partition).toBe('aws-cn');
   });
 
   it('refuses a bad partition, server id, IAM user list or STS endpoint', () => {
-    expect(() => loadConfig({ DSSSS_PARTITION: 'mars' })).toThrow(ConfigError);
-    expect(() => loadConfig({ DSSSS_SERVER_ID: 'has space' })).toThrow(ConfigError);
-    expect(() => loadConfig({ DSSSS_IAM_USERS: 'ok,not ok' })).toThrow(ConfigError);
-    expect(() => loadConfig({ AWS_ENDPOINT_URL_STS: 'not a url' })).toThrow(ConfigError);
+    const local = { DSSSS_ALLOWED_ACCOUNTS: '111122223333' };
+    expect(() => loadConfig({ ...local, DSSSS_PARTITION: 'mars' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...local, DSSSS_SERVER_ID: 'has space' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...local, DSSSS_IAM_USERS: 'ok,not ok' })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...local, AWS_ENDPOINT_URL_STS: 'not a url' })).toThrow(ConfigError);
   });
 });

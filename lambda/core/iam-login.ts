@@ -10,14 +10,30 @@ import { isRoleName } from './names';
 import type { CallerIdentity, SignedStsRequest } from '../ports';
 
 export const SERVER_ID_HEADER = 'x-dssss-server-id';
-/** A GetCallerIdentity body is ~43 bytes; anything much larger is not one. */
-const MAX_BODY_BYTES = 1024;
 const MAX_HEADERS = 20;
 const MAX_HEADER_CHARS = 4096;
-const EXPECTED_BODY = new Map([
-  ['Action', 'GetCallerIdentity'],
-  ['Version', '2011-06-15'],
+/** The one body accepted, byte for byte: every SDK encodes GetCallerIdentity this way. */
+export const GET_CALLER_IDENTITY_BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
+/**
+ * The headers a signed GetCallerIdentity may carry, and so the only ones forwarded: nothing
+ * else can change what STS does or how the request travels. host (checked against the url)
+ * and content-length are set by the transport.
+ */
+const FORWARDED_HEADERS = new Set([
+  'authorization',
+  'content-type',
+  'x-amz-date',
+  'x-amz-security-token',
+  'x-amz-content-sha256',
+  SERVER_ID_HEADER,
+  'amz-sdk-invocation-id',
+  'amz-sdk-request',
+  'x-amz-user-agent',
+  'user-agent',
 ]);
+const TRANSPORT_HEADERS = new Set(['host', 'content-length']);
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=[A-Za-z0-9]{1,128}\/\d{8}\/[a-z0-9-]{1,32}\/sts\/aws4_request, ?SignedHeaders=([a-z0-9;-]{1,1024}), ?Signature=[0-9a-f]{64}$/;
 
 export type Partition = 'aws' | 'aws-cn' | 'aws-us-gov';
 
@@ -56,16 +72,21 @@ export function parseIamLoginRequest(input: unknown, config: IamLoginConfig): Si
 
   const bodyBytes = decodeStrict(body, 'base64');
   if (bodyBytes === undefined) throw badRequest('body must be base64');
-  if (bodyBytes.length > MAX_BODY_BYTES) throw badRequest('body is not a GetCallerIdentity request');
   const form = Buffer.from(bodyBytes).toString('utf8');
-  assertGetCallerIdentity(form);
+  if (form !== GET_CALLER_IDENTITY_BODY) throw badRequest(`only sts:GetCallerIdentity (${GET_CALLER_IDENTITY_BODY}) is accepted`);
 
   const lower = normaliseHeaders(headers as Record<string, unknown>);
   const contentType = lower.get('content-type');
   if (contentType === undefined || !/^application\/x-www-form-urlencoded(\s*;\s*charset=utf-8)?$/i.test(contentType)) {
     throw badRequest('content-type must be application/x-www-form-urlencoded');
   }
+  for (const name of lower.keys()) {
+    if (!FORWARDED_HEADERS.has(name) && !TRANSPORT_HEADERS.has(name)) throw badRequest(`header ${name} is not accepted`);
+  }
   const signed = signedHeaders(lower.get('authorization'));
+  for (const name of signed) {
+    if (!lower.has(name)) throw badRequest(`signed header ${name} is missing`);
+  }
   if (!signed.has(SERVER_ID_HEADER)) throw badRequest(`the signature must cover the ${SERVER_ID_HEADER} header`);
   if (!signed.has('host')) throw badRequest('the signature must cover the host header');
   const serverId = lower.get(SERVER_ID_HEADER);
@@ -75,9 +96,8 @@ export function parseIamLoginRequest(input: unknown, config: IamLoginConfig): Si
   const host = lower.get('host');
   if (host !== undefined && host.toLowerCase() !== target.host) throw badRequest('the host header does not match the url');
 
-  // The transport sets host and content-length from the url and body themselves.
   const forwarded: Record<string, string> = {};
-  for (const [name, value] of lower) if (name !== 'host' && name !== 'content-length') forwarded[name] = value;
+  for (const [name, value] of lower) if (FORWARDED_HEADERS.has(name)) forwarded[name] = value;
   return { url: target.href, headers: forwarded, body: form };
 }
 
@@ -102,16 +122,6 @@ function stsUrl(raw: string, config: IamLoginConfig): URL {
   return url;
 }
 
-function assertGetCallerIdentity(form: string): void {
-  const params = new URLSearchParams(form);
-  const keys = [...params.keys()];
-  const ok =
-    keys.length === EXPECTED_BODY.size &&
-    new Set(keys).size === keys.length &&
-    [...EXPECTED_BODY].every(([key, value]) => params.get(key) === value);
-  if (!ok) throw badRequest('only sts:GetCallerIdentity (Action=GetCallerIdentity&Version=2011-06-15) is accepted');
-}
-
 function normaliseHeaders(headers: Record<string, unknown>): Map<string, string> {
   const entries = Object.entries(headers);
   if (entries.length > MAX_HEADERS) throw badRequest(`at most ${MAX_HEADERS} headers`);
@@ -130,8 +140,9 @@ function normaliseHeaders(headers: Record<string, unknown>): Map<string, string>
 }
 
 function signedHeaders(authorization: string | undefined): Set<string> {
-  const match = authorization === undefined ? null : /^AWS4-HMAC-SHA256 .*SignedHeaders=([a-z0-9;-]+)/.exec(authorization);
-  if (!match) throw badRequest('authorization must be an AWS Signature Version 4 header');
+  // Strict, whole-header: a second SignedHeaders= appended after the signature must not be the one read.
+  const match = authorization === undefined ? null : AUTHORIZATION.exec(authorization);
+  if (!match) throw badRequest('authorization must be one AWS Signature Version 4 header for sts');
   return new Set(match[1]!.split(';'));
 }
 

@@ -65,7 +65,9 @@ export class SecretService {
   /** `input` is the client's JSON: a signed sts:GetCallerIdentity request, checked before anything is sent. */
   async loginWithIam(input: unknown): Promise<Login & { caller: Caller }> {
     const { iam } = this.deps;
-    if (iam === undefined) throw notFound('IAM login is not enabled on this server (DSSSS_SERVER_ID is unset)');
+    if (iam === undefined) {
+      throw notFound('IAM login is not enabled on this server (it needs DSSSS_SERVER_ID, and in local mode DSSSS_ALLOWED_ACCOUNTS)');
+    }
     const request = parseIamLoginRequest(input, iam.config);
     const identity = await iam.sts.getCallerIdentity(request);
     const principal = principalFromArn(identity, iam.config.partition, iam.config.iamUsers);

@@ -66,6 +66,10 @@ describe('parseIamLoginRequest', () => {
     ['a repeated parameter', 'Action=GetCallerIdentity&Version=2011-06-15&Action=GetCallerIdentity'],
     ['another version', 'Action=GetCallerIdentity&Version=2020-01-01'],
     ['an empty body', ''],
+    ['reordered parameters', 'Version=2011-06-15&Action=GetCallerIdentity'],
+    ['a percent-encoded key', '%41ction=GetCallerIdentity&Version=2011-06-15'],
+    ['a trailing separator', 'Action=GetCallerIdentity&Version=2011-06-15&'],
+    ['a leading question mark', '?Action=GetCallerIdentity&Version=2011-06-15'],
   ])('refuses %s', async (_, form) => {
     expect(refusal({ ...(await signed()), body: Buffer.from(form).toString('base64') })).toMatch(/GetCallerIdentity/);
   });
@@ -79,9 +83,31 @@ describe('parseIamLoginRequest', () => {
     const authorization = unsigned.headers.authorization!.replace('x-dssss-server-id;', '').replace(';x-dssss-server-id', '');
     expect(refusal({ ...unsigned, headers: { ...unsigned.headers, authorization } })).toMatch(/x-dssss-server-id/);
     const { 'x-dssss-server-id': _, ...without } = unsigned.headers;
-    expect(refusal({ ...unsigned, headers: without })).toMatch(/does not name this server/);
+    expect(refusal({ ...unsigned, headers: without })).toMatch(/x-dssss-server-id is missing/);
     expect(refusal(await signed({ AWS_REGION: 'eu-west-1' }, 'other-service'))).toMatch(/does not name this server/);
     expect(refusal(await signed({ AWS_REGION: 'eu-west-1' }, 'dssss-pro'))).toMatch(/does not name this server/);
+  });
+
+  it('reads the whole Authorization header: a SignedHeaders appended after the signature is refused', async () => {
+    // A request signed for another service (no x-dssss-server-id in its signature), dressed up.
+    const other = await signGetCallerIdentity('dssss-prod', { AWS_REGION: 'eu-west-1' }, credentials);
+    const authorization = `${other.headers.authorization!.replace(';x-dssss-server-id', '')}, SignedHeaders=host;x-dssss-server-id`;
+    expect(refusal({ ...other, headers: { ...other.headers, authorization } })).toMatch(/Signature Version 4/);
+  });
+
+  it.each(['transfer-encoding', 'expect', 'x-amz-target', 'content-encoding', 'connection', 'x-forwarded-for'])(
+    'refuses a %s header rather than forwarding it',
+    async (name) => {
+      const body = await signed();
+      expect(refusal({ ...body, headers: { ...body.headers, [name]: 'x' } })).toMatch(/not accepted/);
+    },
+  );
+
+  it('forwards only the headers of a signed GetCallerIdentity', async () => {
+    const request = parseIamLoginRequest(await signed(), config);
+    expect(Object.keys(request.headers).sort()).toEqual(
+      ['authorization', 'content-type', 'x-amz-content-sha256', 'x-amz-date', 'x-amz-security-token', 'x-dssss-server-id'],
+    );
   });
 
   it('refuses a host header that differs from the url, and a signature that does not cover the host', async () => {
