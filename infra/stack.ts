@@ -40,7 +40,8 @@ export interface DssssStackProps extends StackProps {
   readonly extraCertsPem?: string;
   /**
    * What IAM-login clients must sign into X-Dssss-Server-Id (DSSSS_SERVER_ID), so a request
-   * signed for another service cannot log in here. Default: the stack's name.
+   * signed for another service, or for another deployment, cannot log in here.
+   * Default: `<stack name>-<account>-<region>`, unique per deployment.
    */
   readonly serverId?: string;
   /** Stage throttling: steady requests per second. Default: 100. */
@@ -349,7 +350,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     endpointType,
     vpcEndpointIds,
     extraCertsPem,
-    serverId: props.serverId?.trim() || stackName,
+    serverId: props.serverId?.trim() || `${stackName}-${Aws.ACCOUNT_ID}-${Aws.REGION}`,
     throttlingRateLimit: positive('throttlingRateLimit', props.throttlingRateLimit ?? 100),
     throttlingBurstLimit: positive('throttlingBurstLimit', props.throttlingBurstLimit ?? 200),
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
@@ -357,7 +358,11 @@ function validate(props: DssssStackProps, stackName: string): Settings {
 
   // One rule, one place: the function's own config parser judges the environment the
   // stack will give it, so a value it would refuse fails `cdk synth`, not every cold start.
-  const standIns = { ...settings, allowedAccounts: settings.allowedAccounts.map((a) => (Token.isUnresolved(a) ? STAND_IN_ACCOUNT : a)) };
+  const standIns = {
+    ...settings,
+    allowedAccounts: settings.allowedAccounts.map((a) => (Token.isUnresolved(a) ? STAND_IN_ACCOUNT : a)),
+    serverId: Token.isUnresolved(settings.serverId) ? `${stackName}-${STAND_IN_ACCOUNT}-us-east-1` : settings.serverId,
+  };
   try {
     loadConfig(environment(standIns, STAND_IN_KEY_ARN));
   } catch (err) {

@@ -86,7 +86,7 @@ describe('DssssStack with its defaults', () => {
       DSSSS_ALLOWED_ACCOUNTS: { Ref: 'AWS::AccountId' },
       DSSSS_DISTINGUISHED_ROLES: 'dssssadmin',
       DSSSS_TOKEN_TTL_SECONDS: '900',
-      DSSSS_SERVER_ID: 'Dssss',
+      DSSSS_SERVER_ID: { 'Fn::Join': ['', ['Dssss-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
     });
   });
 
