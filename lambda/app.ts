@@ -87,12 +87,13 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     return caller;
   };
 
-  // URL parsing folds `a/../b` into `b` before routing; refuse dot segments in the path the
-  // client actually sent, so a name never means something other than what was written.
+  // URL parsing folds `a/../b` into `b` (and reads `\` as `/`, and drops tabs and line
+  // breaks) before routing; refuse all that in the path the client actually sent, so a name
+  // never means something other than what was written.
   app.use('/v1/*', async (c, next) => {
-    const raw = rawPath(c.env);
-    if (raw !== undefined && /(^|\/)(\.|%2e){1,2}(\/|$)/i.test(raw.split('?')[0]!)) {
-      throw new DssssError('invalid_name', 'invalid path: "." and ".." segments are not allowed');
+    const raw = rawPath(c.env)?.split('?')[0];
+    if (raw !== undefined && (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(raw) || /[\\\t\r\n]/.test(raw))) {
+      throw new DssssError('invalid_name', 'invalid path: "." and ".." segments, "\\" and control characters are not allowed');
     }
     await next();
   });

@@ -59,9 +59,12 @@ describe('Lambda handler (API Gateway REST proxy)', () => {
     expect(result.statusCode).toBe(401);
   });
 
-  it('refuses dot segments in the event path before URL parsing folds them away', async () => {
-    const result = await handler(restEvent('GET', '/v1/secret/app/../x'));
-    expect(result.statusCode).toBe(400);
-    expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'invalid_name' } });
-  });
+  it.each(['/v1/secret/app/../x', '/v1/secret/a\\..\\x', '/v1/secret/a/.\t./x', '/v1/secret/a\\x'])(
+    'refuses %j in the event path before URL parsing folds it into another name',
+    async (path) => {
+      const result = await handler(restEvent('GET', path));
+      expect(result.statusCode).toBe(400);
+      expect(JSON.parse(result.body)).toMatchObject({ error: { code: 'invalid_name' } });
+    },
+  );
 });
