@@ -2,10 +2,11 @@
 // renew it before it expires, and make authenticated requests.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fetchIdentityDocument, hasNonInstanceCredentials, imdsAnswers, imdsEndpoint, signGetCallerIdentity } from './credentials';
+import { createFileExclusive, writeFileAtomic } from '../lambda/adapters/files';
 import { parseSecretName } from '../lambda/core/names';
 import { CliError, EXIT, exitCodeForStatus } from './errors';
 
@@ -50,7 +51,12 @@ export class DssssClient {
     } catch {
       throw new CliError(EXIT.usage, `not a URL: ${options.url}`);
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliError(EXIT.usage, 'the server URL must be http(s)');
+    if (url.username !== '' || url.password !== '') throw new CliError(EXIT.usage, 'the server URL must not carry credentials');
+    // Tokens, documents and signed requests must not cross a network in the clear.
+    const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/.test(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      throw new CliError(EXIT.usage, 'the server URL must be https (http only to localhost)');
+    }
     this.base = url.href.replace(/\/+$/, '');
   }
 
@@ -138,11 +144,8 @@ export class DssssClient {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(EXIT.auth, `cannot read DSSSS_NONCE_FILE (${(err as NodeJS.ErrnoException).code})`);
       nonce = randomBytes(32).toString('base64url');
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       // Exclusive: two first logins at once must not write two different nonces.
-      await writeFile(file, `${nonce}\n`, { mode: 0o600, flag: 'wx' }).catch(async () => {
-        nonce = (await readFile(file, 'utf8')).trim();
-      });
+      if (!(await createFileExclusive(file, `${nonce}\n`, 0o600))) nonce = (await readFile(file, 'utf8')).trim();
     }
     return { 'X-Dssss-Nonce': nonce };
   }
@@ -173,11 +176,8 @@ export class DssssClient {
   private async store(token: CachedToken): Promise<void> {
     const cache = await this.readCache();
     cache.tokens[this.base] = token;
-    const file = this.options.tokenFile;
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    const temp = `${file}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify(cache) + '\n', { mode: 0o600 });
-    await rename(temp, file);
+    // A fresh, exclusively created 0600 temp file renamed into place: never a file someone planted.
+    await writeFileAtomic(this.options.tokenFile, JSON.stringify(cache) + '\n', 0o600);
   }
 }
 

@@ -111,12 +111,19 @@ async function exec(args: string[], io: Io): Promise<number> {
   const dash = args.indexOf('--');
   if (dash < 0 || dash === args.length - 1) throw new CliError(EXIT.usage, 'usage: dssss exec --prefix PREFIX -- COMMAND [ARGS...]');
   const { client, values } = parse(args.slice(0, dash), { prefix: { type: 'string' } }, io);
-  const prefix = typeof values.prefix === 'string' ? values.prefix : '';
+  // Whole segments: --prefix billing must not pick up billingpath.
+  const given = typeof values.prefix === 'string' ? values.prefix : '';
+  const prefix = given === '' || given.endsWith('/') ? given : `${given}/`;
   const [command, ...commandArgs] = args.slice(dash + 1) as [string, ...string[]];
 
   const variables = new Map<string, string>();
   for (const name of await listAll(client, prefix)) {
     const variable = environmentName(name, prefix);
+    // Whoever may create a name under the prefix must not get to steer the command: no
+    // overriding what the environment already holds, nothing that loads code or moves PATH.
+    if (variable in io.env || PROTECTED_VARIABLES.test(variable)) {
+      throw new CliError(EXIT.error, `${name} would set ${variable}, which dssss exec does not override`);
+    }
     const earlier = variables.get(variable);
     if (earlier !== undefined) throw new CliError(EXIT.error, `${earlier} and ${name} both map to ${variable}`);
     variables.set(variable, name);
@@ -125,7 +132,9 @@ async function exec(args: string[], io: Io): Promise<number> {
   for (const [variable, name] of variables) {
     const response = await client.request('GET', secretPath(name), { accept: 'text/plain' });
     if (!response.ok) await client.expectOk(response, `get ${name}`);
-    env[variable] = await response.text();
+    const value = await response.text();
+    if (value.includes('\0')) throw new CliError(EXIT.error, `${name} holds a NUL byte, which no environment variable can`);
+    env[variable] = value;
   }
 
   return new Promise((resolve) => {
@@ -142,6 +151,10 @@ async function exec(args: string[], io: Io): Promise<number> {
     });
   });
 }
+
+/** Variables that decide what runs or how: loaders, interpreters' options, paths, credentials, dssss itself. */
+const PROTECTED_VARIABLES =
+  /^(PATH|HOME|USER|SHELL|IFS|ENV|BASH_ENV|BASH_FUNC_.*|CDPATH|PS4|PROMPT_COMMAND|TMPDIR|TZ|LANG|LC_.*|NODE_.*|LD_.*|DYLD_.*|PYTHON.*|PERL.*|RUBY.*|GEM_.*|BUNDLE_.*|JAVA_TOOL_OPTIONS|_JAVA_OPTIONS|JDK_JAVA_OPTIONS|CLASSPATH|GIT_.*|SSL_CERT_.*|CURL_CA_BUNDLE|REQUESTS_CA_BUNDLE|HTTPS?_PROXY|ALL_PROXY|NO_PROXY|AWS_.*|DSSSS_.*|ECS_.*)$/;
 
 /** `app/db-password` under `app/` -> `DB_PASSWORD`; `app/tls/cert.pem` -> `TLS_CERT_PEM`. */
 export function environmentName(name: string, prefix: string): string {

@@ -21,7 +21,9 @@ export interface IamLoginBody {
 
 /** IMDS as the SDK finds it: AWS_EC2_METADATA_SERVICE_ENDPOINT, off with AWS_EC2_METADATA_DISABLED=true. */
 export function imdsEndpoint(env: Env): string | undefined {
-  if (env.AWS_EC2_METADATA_DISABLED?.toLowerCase() === 'true') return undefined;
+  // As the SDK reads it: any value but "false" turns IMDS off.
+  const disabled = env.AWS_EC2_METADATA_DISABLED;
+  if (disabled && disabled.toLowerCase() !== 'false') return undefined;
   return (env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
 }
 

@@ -7,6 +7,7 @@ import { ensureDevCa } from '../lambda/adapters/dev-ca-files';
 import { LocalRegistry } from '../lambda/adapters/local-registry';
 import { loadConfig } from '../lambda/config';
 import { signIdentityDocument } from '../lambda/identity/dev-ca';
+import { CliError, EXIT } from './errors';
 
 export const DEV_ACCOUNT = '123456789012';
 export const DEV_REGION = 'us-east-1';
@@ -14,7 +15,7 @@ export const DEV_REGION = 'us-east-1';
 export async function dev(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const config = loadConfig();
-  if (config.backend !== 'local') throw new Error('dssss dev commands work on the local backend only (unset DSSSS_BACKEND)');
+  if (config.backend !== 'local') throw new CliError(EXIT.usage, 'dssss dev commands work on the local backend only (unset DSSSS_BACKEND)');
   const dataDir = config.dataDir;
   const registry = new LocalRegistry(dataDir);
 
@@ -56,10 +57,10 @@ export async function dev(argv: string[]): Promise<number> {
     return 0;
   }
 
-  throw new Error('dev commands: register, identity');
+  throw new CliError(EXIT.usage, 'dev commands: register, identity');
 }
 
 function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new Error(`${flag} is required`);
+  if (value === undefined || value === '') throw new CliError(EXIT.usage, `${flag} is required`);
   return value;
 }

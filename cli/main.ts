@@ -2,7 +2,9 @@
 
 import { COMMANDS, runCommand, type Io } from './commands';
 import { dev } from './dev';
-import { CliError, EXIT } from './errors';
+import { ConfigError } from '../lambda/config';
+import { DssssError } from '../lambda/core/errors';
+import { CliError, EXIT, exitCodeForStatus } from './errors';
 
 const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|iam] ...
   dssss login                          log in (EC2 identity document, or IAM) and cache the token
@@ -23,7 +25,11 @@ export async function main(argv: string[], io: Io = { env: process.env, stdin: p
     io.stderr.write(`${USAGE}\n`);
     return command === undefined || command === 'help' || command === '--help' ? EXIT.ok : EXIT.usage;
   } catch (err) {
-    io.stderr.write(`dssss: ${err instanceof Error ? err.message : String(err)}\n`);
-    return err instanceof CliError ? err.exitCode : EXIT.error;
+    // Only messages written for people; anything else could quote what it choked on.
+    const told = err instanceof CliError || err instanceof DssssError || err instanceof ConfigError;
+    io.stderr.write(`dssss: ${told ? err.message : `unexpected error (${err instanceof Error ? err.name : typeof err})`}\n`);
+    if (err instanceof CliError) return err.exitCode;
+    if (err instanceof DssssError) return exitCodeForStatus(err.status);
+    return err instanceof ConfigError ? EXIT.usage : EXIT.error;
   }
 }

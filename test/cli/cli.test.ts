@@ -51,7 +51,7 @@ beforeAll(async () => {
         '<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>',
     );
   }));
-  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url });
+  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: '111122223333,123456789012' });
   api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => api.once('listening', resolve));
   url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
@@ -134,6 +134,23 @@ describe('dssss login', () => {
     expect(run.stderr).toMatch(/AWS_EC2_METADATA_DISABLED/);
   });
 
+  it('reads AWS_EC2_METADATA_DISABLED as the SDK does: any value but false keeps IMDS out of it', async () => {
+    const hits = imds.hits;
+    for (const value of ['1', 'yes', 'TRUE']) {
+      const run = await dssss(['login'], { tokenFile: join(home, `off-${value}.json`), env: { AWS_EC2_METADATA_DISABLED: value } });
+      expect(run.code).toBe(3);
+    }
+    expect(imds.hits).toBe(hits);
+  });
+
+  it('refuses a server URL that would send credentials in the clear or carries a password', async () => {
+    for (const bad of ['http://dssss.example.com', 'https://user:pw@dssss.example.com', 'ftp://127.0.0.1']) {
+      const run = await dssss(['ls'], { env: { DSSSS_URL: bad } });
+      expect(run.code).toBe(2);
+      expect(run.stderr).not.toContain('pw@');
+    }
+  });
+
   it('with IMDS disabled and no credentials, fails with exit 3', async () => {
     const run = await dssss(['login'], { tokenFile: join(home, 'y.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
     expect(run.code).toBe(3);
@@ -180,6 +197,31 @@ describe('dssss put, get, ls, exec, rm', () => {
     expect(run.stdout).toBe('k-123 postgres://db\n');
     expect(run.code).toBe(7);
     expect((await dssss(['exec', '--prefix', 'svc/', '--', 'no-such-command-dssss'])).code).toBe(127);
+  });
+
+  it('exec refuses names that would set loader, path or credential variables, or override the environment', async () => {
+    for (const [name, variable] of [['hook/node-options', 'NODE_OPTIONS'], ['hook/path', 'PATH'], ['hook/ld.preload', 'LD_PRELOAD'], ['hook/home', 'HOME']]) {
+      await dssss(['put', name!, '--roles', 'web'], { input: '--import=data:text/javascript,process.exit(66)' });
+      const run = await dssss(['exec', '--prefix', 'hook/', '--', 'node', '-e', 'process.exit(0)']);
+      expect(run.code, variable).toBe(1);
+      expect(run.stderr).toContain(variable!);
+      expect(run.stderr).not.toContain('--import');
+      imds.document = await f.identity('dssssadmin');
+      await dssss(['rm', name!], { tokenFile: join(home, 'admin-hook.json') });
+    }
+    await dssss(['put', 'own/dssss-url', '--roles', 'web'], { input: 'http://elsewhere' });
+    expect((await dssss(['exec', '--prefix', 'own', '--', 'true'])).code).toBe(1);
+  });
+
+  it('exec takes the prefix as whole segments, and refuses a value with a NUL byte without printing it', async () => {
+    await dssss(['put', 'pre/x', '--roles', 'web'], { input: 'one' });
+    await dssss(['put', 'prefixed', '--roles', 'web'], { input: 'two' });
+    const run = await dssss(['exec', '--prefix', 'pre', '--', 'node', '-e', 'console.log(Object.keys(process.env).filter(k => k === "X" || k === "FIXED").join())']);
+    expect(run).toMatchObject({ code: 0, stdout: 'X\n' });
+    await dssss(['put', 'nul/cert', '--roles', 'web'], { input: 'BEGIN-secret\0tail' });
+    const nul = await dssss(['exec', '--prefix', 'nul/', '--', 'true']);
+    expect(nul.code).toBe(1);
+    expect(nul.stderr).not.toContain('BEGIN-secret');
   });
 
   it('uses exit codes a script can rely on', async () => {
