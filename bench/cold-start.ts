@@ -1,0 +1,210 @@
+// Cold start: the Lambda artifact, built as the CDK stack builds it, imported by a fresh
+// `node` that serves one token-authenticated GET (bench/cold-start-child.mjs). Twice over:
+// on the local backends (a data dir prepared beforehand), and on the AWS backends against
+// Parameter Store and KMS stand-ins on 127.0.0.1, so the SDK clients load as in Lambda.
+
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { awsFixture } from './aws-fixture';
+import { serveLoopbackAws, type LoopbackAws } from './aws-fakes';
+import { buildLambdaArtifact, PROJECT_ROOT, type Artifact } from './bundle';
+import { localFixture } from './local-fixture';
+import { median } from './measure';
+
+export const COLD_RUNS = 15;
+const CHILD = fileURLToPath(new URL('./cold-start-child.mjs', import.meta.url));
+const SECRET_NAME = 'bench/cold';
+const SECRET_VALUE = 'cold-start-value';
+
+export interface Spread {
+  readonly median: number;
+  readonly max: number;
+  readonly min: number;
+}
+
+export interface ColdStartFigure {
+  readonly id: 'local' | 'aws';
+  readonly backend: string;
+  readonly runs: number;
+  /** Import of the artifact plus its first request: the figure the target is about. */
+  readonly importAndFirstRequestMs: Spread;
+  readonly importMs: Spread;
+  readonly firstRequestMs: Spread;
+  /** Node's own boot, then import and first request: what a process start costs in all. */
+  readonly processStartToResponseMs: Spread;
+  /** AWS requests one cold start made, as the stand-in server saw them (aws only). */
+  readonly awsRequestsPerColdStart?: Readonly<Record<string, number>>;
+  readonly machine: string;
+}
+
+export interface ColdStartResult {
+  readonly artifact: Omit<Artifact, 'file'> & { readonly gzipBytes: number };
+  readonly figures: readonly ColdStartFigure[];
+}
+
+interface ChildReport {
+  bootMs: number;
+  importMs: number;
+  firstRequestMs: number;
+  statusCode: number;
+  body: string;
+}
+
+export async function runColdStart(machine: string, log: (line: string) => void): Promise<ColdStartResult> {
+  const work = await mkdtemp(join(tmpdir(), 'dssss-bench-cold-'));
+  const local = await localFixture('cold');
+  let loopback: LoopbackAws | undefined;
+  try {
+    const artifact = await buildLambdaArtifact(work);
+    const gzipBytes = gzipSync(await readFile(artifact.file), { level: 9 }).length;
+    log(`  artifact: ${artifact.bytes.toLocaleString('en-US')} bytes minified (${gzipBytes.toLocaleString('en-US')} gzipped), built in ${artifact.buildSeconds.toFixed(1)} s`);
+    const artifactUrl = pathToFileURL(artifact.file).href;
+    // A bare environment: nothing from this shell (AWS profiles, NODE_OPTIONS) reaches the child.
+    const home = join(work, 'home');
+    const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, AWS_CONFIG_FILE: join(home, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'none') };
+
+    // Local backends: a secret stored and a token minted beforehand, in the data dir.
+    const localToken = await local.login('web');
+    await local.put(localToken, SECRET_NAME, SECRET_VALUE, ['web']);
+    const localEvent = join(work, 'local-event.json');
+    await writeFile(localEvent, JSON.stringify(restEvent('GET', `/v1/secret/${SECRET_NAME}`, { Reauthentication: localToken })));
+    const localEnv = { ...baseEnv, DSSSS_BACKEND: 'local', DSSSS_DATA_DIR: local.dir };
+
+    // AWS backends: a deployment whose seal key and secret were written by an earlier
+    // container (in this process, over mocked clients), served to the child over loopback HTTP.
+    const aws = awsFixture();
+    let awsToken: string;
+    try {
+      const app = await aws.container();
+      const login = await app.request('/v1/auth', { headers: { Authentication: aws.identity('web'), Accept: 'text/plain' } });
+      if (login.status !== 200) throw new Error(`cold-start setup: login answered ${login.status}`);
+      awsToken = await login.text();
+      const put = await app.request(`/v1/secret/${SECRET_NAME}`, {
+        method: 'PUT',
+        headers: { Reauthentication: awsToken },
+        body: JSON.stringify({ Secret: SECRET_VALUE, Roles: ['web'] }),
+      });
+      if (put.status !== 200) throw new Error(`cold-start setup: PUT answered ${put.status}`);
+    } finally {
+      aws.restore();
+    }
+    loopback = await serveLoopbackAws(aws.ssm, aws.kms);
+    const awsEvent = join(work, 'aws-event.json');
+    await writeFile(awsEvent, JSON.stringify(restEvent('GET', `/v1/secret/${SECRET_NAME}`, { Reauthentication: awsToken })));
+    // As the stack configures the function: no extra certificates, the audit log on stdout.
+    const { DSSSS_EXTRA_CERTS: _devCa, DSSSS_AUDIT_LOG: _auditOff, ...functionEnv } = aws.env;
+    const awsEnv = {
+      ...baseEnv,
+      ...functionEnv,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIDBENCHMARKONLY',
+      AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-real-key',
+      AWS_ENDPOINT_URL: loopback.url,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    };
+
+    const runs = { local: [] as ChildReport[], aws: [] as ChildReport[] };
+    const requests: Map<string, number>[] = [];
+    // One run of each first, thrown away: it reads the artifact into the OS file cache.
+    await coldStart(artifactUrl, localEvent, localEnv);
+    await coldStart(artifactUrl, awsEvent, awsEnv);
+    for (let i = 0; i < COLD_RUNS; i++) {
+      runs.local.push(await coldStart(artifactUrl, localEvent, localEnv));
+      const served = new Map(loopback.calls);
+      runs.aws.push(await coldStart(artifactUrl, awsEvent, awsEnv));
+      requests.push(new Map([...loopback.calls].map(([target, n]) => [target, n - (served.get(target) ?? 0)])));
+    }
+    const perRun = requests.map((map) => JSON.stringify(Object.fromEntries([...map].filter(([, n]) => n > 0).sort())));
+    if (new Set(perRun).size !== 1) throw new Error(`cold starts made differing AWS requests: ${[...new Set(perRun)].join(' / ')}`);
+
+    const figures: ColdStartFigure[] = [
+      figure('local', 'local (files in a data dir)', runs.local, machine),
+      {
+        ...figure('aws', 'aws (SSM and KMS clients; stand-ins on 127.0.0.1)', runs.aws, machine),
+        awsRequestsPerColdStart: JSON.parse(perRun[0] ?? '{}') as Record<string, number>,
+      },
+    ];
+    for (const f of figures) {
+      log(
+        `  cold start, ${f.backend}: import + first request median ${f.importAndFirstRequestMs.median.toFixed(0)} ms, max ${f.importAndFirstRequestMs.max.toFixed(0)} ms` +
+          ` (import ${f.importMs.median.toFixed(0)}, first request ${f.firstRequestMs.median.toFixed(0)}; with Node's boot ${f.processStartToResponseMs.median.toFixed(0)} ms)`,
+      );
+    }
+    const { file: _file, ...described } = artifact;
+    return { artifact: { ...described, gzipBytes }, figures };
+  } finally {
+    await loopback?.close();
+    await local.dispose();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function figure(id: 'local' | 'aws', backend: string, reports: readonly ChildReport[], machine: string): ColdStartFigure {
+  const spread = (pick: (r: ChildReport) => number): Spread => {
+    const values = reports.map(pick);
+    return { median: median(values), max: Math.max(...values), min: Math.min(...values) };
+  };
+  return {
+    id,
+    backend,
+    runs: reports.length,
+    importAndFirstRequestMs: spread((r) => r.importMs + r.firstRequestMs),
+    importMs: spread((r) => r.importMs),
+    firstRequestMs: spread((r) => r.firstRequestMs),
+    processStartToResponseMs: spread((r) => r.bootMs + r.importMs + r.firstRequestMs),
+    machine,
+  };
+}
+
+/** One fresh `node`; its first request must be the secret, or the run is not a measurement. */
+async function coldStart(artifactUrl: string, eventFile: string, env: Record<string, string>): Promise<ChildReport> {
+  const child = spawn(process.execPath, [CHILD, artifactUrl, eventFile], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  let report: ChildReport;
+  try {
+    report = JSON.parse(line) as ChildReport;
+  } catch {
+    throw new Error(`cold-start child exited ${code} without a report: ${stderr.trim().slice(-2000)}`);
+  }
+  const secret = report.statusCode === 200 ? (JSON.parse(report.body) as { secret?: string }).secret : undefined;
+  if (secret !== SECRET_VALUE) throw new Error(`cold start's first request answered ${report.statusCode}: ${report.body.slice(0, 300)}`);
+  return report;
+}
+
+/** An API Gateway REST API (proxy integration) event, as test/handler.test.ts builds one. */
+function restEvent(method: string, path: string, headers: Record<string, string>) {
+  return {
+    resource: '/{proxy+}',
+    path,
+    httpMethod: method,
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { proxy: path.slice(1) },
+    stageVariables: null,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'bench',
+      httpMethod: method,
+      path: `/prod${path}`,
+      stage: 'prod',
+      requestId: 'bench-cold-start',
+      resourcePath: '/{proxy+}',
+      identity: { sourceIp: '10.0.0.1' },
+    },
+    body: null,
+    isBase64Encoded: false,
+  };
+}

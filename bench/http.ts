@@ -1,0 +1,113 @@
+// The local server (`npm start`, i.e. lambda/server.ts under tsx) in a process of its own,
+// under autocannon: token-authenticated GETs of one secret at 1, 10 and 50 connections.
+// Latencies are taken from every response, at microsecond resolution (autocannon's own
+// histogram keeps whole milliseconds).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { PROJECT_ROOT } from './bundle';
+import { localFixture } from './local-fixture';
+import { percentile } from './measure';
+
+export const CONNECTIONS = [1, 10, 50] as const;
+export const HTTP_SECONDS = 10;
+const WARMUP_SECONDS = 3;
+
+export interface HttpFigure {
+  readonly connections: number;
+  readonly seconds: number;
+  readonly requests: number;
+  readonly requestsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly machine: string;
+}
+
+export async function runHttp(machine: string, log: (line: string) => void): Promise<HttpFigure[]> {
+  const fixture = await localFixture('http');
+  let server: ChildProcess | undefined;
+  try {
+    const token = await fixture.login('web');
+    await fixture.put(token, 'app/db-password', 'hunter2', ['web']);
+    const started = await startServer(fixture.dir);
+    server = started.process;
+    const url = `${started.url}/v1/secret/app/db-password`;
+    const headers = { Reauthentication: token };
+
+    const check = await fetch(url, { headers });
+    if (check.status !== 200) throw new Error(`the local server answered ${check.status} to the benchmark GET`);
+
+    await load(url, headers, 10, WARMUP_SECONDS); // JIT and connection set-up, thrown away
+    const figures: HttpFigure[] = [];
+    for (const connections of CONNECTIONS) {
+      const { result, latencies } = await load(url, headers, connections, HTTP_SECONDS);
+      if (result.non2xx > 0 || result.errors > 0) {
+        throw new Error(`${connections} connections: ${result.non2xx} non-2xx answers and ${result.errors} errors (${JSON.stringify(result.statusCodeStats)})`);
+      }
+      const figure: HttpFigure = {
+        connections,
+        seconds: result.duration,
+        requests: latencies.length,
+        requestsPerSec: latencies.length / result.duration,
+        p50Ms: percentile(latencies, 50),
+        p99Ms: percentile(latencies, 99),
+        maxMs: Math.max(...latencies),
+        machine,
+      };
+      figures.push(figure);
+      log(`  ${connections} connections: ${Math.round(figure.requestsPerSec)} GET/s, p50 ${figure.p50Ms.toFixed(2)} ms, p99 ${figure.p99Ms.toFixed(2)} ms`);
+    }
+    return figures;
+  } finally {
+    if (server && server.exitCode === null) {
+      const exited = new Promise((resolve) => server!.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    await fixture.dispose();
+  }
+}
+
+async function load(url: string, headers: Record<string, string>, connections: number, seconds: number) {
+  const latencies: number[] = [];
+  const instance = autocannon({ url, connections, duration: seconds, headers, timeout: 10 });
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    if (statusCode === 200) latencies.push(responseTime);
+  });
+  const result = await instance;
+  return { result, latencies };
+}
+
+/** `npm start` without npm: the server on an ephemeral 127.0.0.1 port, data in `dataDir`. */
+async function startServer(dataDir: string): Promise<{ process: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'lambda/server.ts'), '--port', '0', '--host', '127.0.0.1'], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, DSSSS_BACKEND: 'local', DSSSS_DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`the local server did not start in 30 s: ${output}`));
+    }, 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      if (url) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        child.stdout?.resume(); // keep draining what it prints, so it never blocks on a full pipe
+        resolve({ process: child, url });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the local server exited (${code}) before listening: ${output}`));
+    });
+  });
+}
