@@ -1,0 +1,242 @@
+// A small in-memory AWS behind aws-sdk-client-mock: Parameter Store (versions, conditional
+// create, paths), KMS (data keys bound to an encryption context), EC2 and IAM (instance ->
+// profile -> role). Every call is recorded, and a fault can be armed for any one of them.
+
+import { randomBytes } from 'node:crypto';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  DeleteParameterCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+
+/** Credentials and Region for the SDK clients the runtime builds; the mocks answer before any network. */
+export const AWS_TEST_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+} as const;
+
+export type Service = 'SSM' | 'KMS' | 'EC2' | 'IAM';
+
+/**
+ * throttle: the service refuses with its throttling error (the SDK has spent its retries).
+ * failure: a 5xx from the service. network: the connection is reset.
+ * timeout: the request never reaches the service; the SDK's deadline fires (TimeoutError).
+ * hang: the service acts, but the answer never comes back; the SDK's deadline ends the wait.
+ */
+export type FaultKind = 'throttle' | 'failure' | 'network' | 'timeout' | 'hang';
+export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'failure', 'network', 'timeout', 'hang'];
+
+const THROTTLE: Record<Service, string> = {
+  SSM: 'ThrottlingException',
+  KMS: 'ThrottlingException',
+  EC2: 'RequestLimitExceeded',
+  IAM: 'Throttling',
+};
+const FAILURE: Record<Service, string> = {
+  SSM: 'InternalServerError',
+  KMS: 'KMSInternalException',
+  EC2: 'InternalError',
+  IAM: 'ServiceFailure',
+};
+
+export function awsError(name: string, message = `${name} (test)`): Error {
+  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+}
+
+function faultError(kind: FaultKind, service: Service): Error {
+  switch (kind) {
+    case 'throttle':
+      return awsError(THROTTLE[service]);
+    case 'failure':
+      return Object.assign(awsError(FAILURE[service]), { $fault: 'server', $metadata: { httpStatusCode: 500 } });
+    case 'network':
+      return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    case 'timeout':
+    case 'hang':
+      // What @smithy/node-http-handler rejects with when a deadline passes.
+      return Object.assign(new Error('@smithy/node-http-handler - request timed out (test)'), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+  }
+}
+
+interface Parameter {
+  versions: { version: number; value: string }[];
+}
+
+interface World {
+  parameters: Map<string, Parameter>;
+  dataKeys: Map<string, { plaintext: string; context: string }>;
+  instances: Map<string, { owner: string; state: string; profileArn: string }>;
+  profiles: Map<string, string>;
+}
+
+const MAX_HISTORY = 100;
+
+export class FakeAws {
+  private world: World = { parameters: new Map(), dataKeys: new Map(), instances: new Map(), profiles: new Map() };
+  /** Every call made, in order: "SSM.GetParameter", "KMS.Decrypt", ... */
+  readonly calls: string[] = [];
+  private fault: { at: number; kind: FaultKind } | undefined;
+  private readonly mocks = [mockClient(SSMClient), mockClient(KMSClient), mockClient(EC2Client), mockClient(IAMClient)] as const;
+
+  constructor() {
+    const [ssm, kms, ec2, iam] = this.mocks;
+    ssm.on(GetParameterCommand).callsFake((input) => this.call('SSM.GetParameter', () => this.getParameter(input.Name)));
+    ssm.on(PutParameterCommand).callsFake((input) => this.call('SSM.PutParameter', () => this.putParameter(input)));
+    ssm.on(DeleteParameterCommand).callsFake((input) => this.call('SSM.DeleteParameter', () => this.deleteParameter(input.Name)));
+    ssm.on(GetParametersByPathCommand).callsFake((input) => this.call('SSM.GetParametersByPath', () => this.byPath(input)));
+    kms.on(GenerateDataKeyCommand).callsFake((input) => this.call('KMS.GenerateDataKey', () => this.generateDataKey(input)));
+    kms.on(DecryptCommand).callsFake((input) => this.call('KMS.Decrypt', () => this.decrypt(input)));
+    ec2.on(DescribeInstancesCommand).callsFake((input) => this.call('EC2.DescribeInstances', () => this.describe(input.InstanceIds)));
+    iam.on(GetInstanceProfileCommand).callsFake((input) => this.call('IAM.GetInstanceProfile', () => this.profile(input.InstanceProfileName)));
+  }
+
+  restore(): void {
+    for (const mock of this.mocks) mock.restore();
+  }
+
+  // ---- state ----
+
+  addInstance(instanceId: string, owner: string, role: string, state = 'running'): void {
+    const profile = `${role}-profile`;
+    this.world.profiles.set(profile, role);
+    this.world.instances.set(instanceId, { owner, state, profileArn: `arn:aws:iam::${owner}:instance-profile/${profile}` });
+  }
+
+  snapshot(): World {
+    return structuredClone(this.world);
+  }
+
+  reset(world: World): void {
+    this.world = structuredClone(world);
+    this.calls.length = 0;
+    this.fault = undefined;
+  }
+
+  /** The stored versions of a parameter, oldest first. */
+  versions(name: string): { version: number; value: string }[] {
+    return [...(this.world.parameters.get(name)?.versions ?? [])];
+  }
+
+  /** Replaces the stored value of a parameter's latest version (someone with ssm:PutParameter but no KMS). */
+  tamper(name: string, change: (value: string) => string): void {
+    const latest = this.world.parameters.get(name)?.versions.at(-1);
+    if (!latest) throw new Error(`no parameter ${name}`);
+    latest.value = change(latest.value);
+  }
+
+  // ---- faults ----
+
+  /** Fails the call `step` calls from now (0: the next one) with `kind`. */
+  arm(kind: FaultKind, step: number): void {
+    this.fault = { at: this.calls.length + step, kind };
+  }
+
+  disarm(): void {
+    this.fault = undefined;
+  }
+
+  private async call<T>(name: string, effect: () => T): Promise<T> {
+    const index = this.calls.push(name) - 1;
+    // Let other requests interleave, as real network calls would.
+    await new Promise((resolve) => setImmediate(resolve));
+    const fault = this.fault?.at === index ? this.fault : undefined;
+    if (!fault) return effect();
+    if (fault.kind === 'hang') {
+      try {
+        effect(); // it happened; the caller just never hears about it
+      } catch {
+        // the service's own refusal is lost along with the answer
+      }
+    }
+    throw faultError(fault.kind, name.split('.')[0] as Service);
+  }
+
+  // ---- SSM ----
+
+  private getParameter(raw: string | undefined) {
+    const [name = '', selector] = (raw ?? '').split(':');
+    const parameter = this.world.parameters.get(name);
+    if (!parameter) throw awsError('ParameterNotFound');
+    const entry = selector === undefined ? parameter.versions.at(-1) : parameter.versions.find((v) => v.version === Number(selector));
+    if (!entry) throw awsError('ParameterVersionNotFound');
+    return { Parameter: { Name: name, Value: entry.value, Version: entry.version, Type: 'String' }, $metadata: {} };
+  }
+
+  private putParameter(input: { Name?: string; Value?: string; Overwrite?: boolean }) {
+    const name = input.Name!;
+    const existing = this.world.parameters.get(name);
+    if (existing && !input.Overwrite) throw awsError('ParameterAlreadyExists');
+    if (input.Value === undefined || input.Value.length > 8192) throw awsError('ValidationException');
+    const parameter = existing ?? { versions: [] };
+    const version = (parameter.versions.at(-1)?.version ?? 0) + 1;
+    parameter.versions = [...parameter.versions, { version, value: input.Value }].slice(-MAX_HISTORY);
+    this.world.parameters.set(name, parameter);
+    return { Version: version, Tier: 'Standard', $metadata: {} };
+  }
+
+  private deleteParameter(name: string | undefined) {
+    if (!this.world.parameters.delete(name ?? '')) throw awsError('ParameterNotFound');
+    return { $metadata: {} };
+  }
+
+  private byPath(input: { Path?: string; MaxResults?: number; NextToken?: string }) {
+    const under = `${input.Path!.replace(/\/$/, '')}/`;
+    const names = [...this.world.parameters.keys()].filter((n) => n.startsWith(under)).sort();
+    const start = input.NextToken === undefined ? 0 : Number(/^page-(\d+)$/.exec(input.NextToken)?.[1] ?? NaN);
+    if (!Number.isInteger(start)) throw awsError('InvalidNextToken');
+    const max = input.MaxResults ?? 10;
+    const page = names.slice(start, start + max).map((Name) => {
+      const latest = this.world.parameters.get(Name)!.versions.at(-1)!;
+      return { Name, Value: latest.value, Version: latest.version, Type: 'String' };
+    });
+    const next = start + max < names.length ? `page-${start + max}` : undefined;
+    return { Parameters: page, NextToken: next, $metadata: {} };
+  }
+
+  // ---- KMS ----
+
+  private generateDataKey(input: { EncryptionContext?: Record<string, string> }) {
+    const plaintext = randomBytes(32);
+    const blob = randomBytes(64);
+    this.world.dataKeys.set(blob.toString('base64'), { plaintext: plaintext.toString('base64'), context: JSON.stringify(input.EncryptionContext ?? {}) });
+    return { Plaintext: new Uint8Array(plaintext), CiphertextBlob: new Uint8Array(blob), KeyId: 'arn:aws:kms:us-east-1:111122223333:key/test', $metadata: {} };
+  }
+
+  private decrypt(input: { CiphertextBlob?: Uint8Array; EncryptionContext?: Record<string, string> }) {
+    const key = this.world.dataKeys.get(Buffer.from(input.CiphertextBlob ?? []).toString('base64'));
+    if (!key || key.context !== JSON.stringify(input.EncryptionContext ?? {})) throw awsError('InvalidCiphertextException');
+    return { Plaintext: new Uint8Array(Buffer.from(key.plaintext, 'base64')), $metadata: {} };
+  }
+
+  // ---- EC2 and IAM ----
+
+  private describe(ids: string[] | undefined) {
+    const id = ids?.[0] ?? '';
+    const instance = this.world.instances.get(id);
+    if (!instance) throw awsError('InvalidInstanceID.NotFound');
+    return {
+      Reservations: [
+        {
+          OwnerId: instance.owner,
+          Instances: [{ InstanceId: id, State: { Name: instance.state }, IamInstanceProfile: { Arn: instance.profileArn } }],
+        },
+      ],
+      $metadata: {},
+    };
+  }
+
+  private profile(name: string | undefined) {
+    const role = this.world.profiles.get(name ?? '');
+    if (!role) throw awsError('NoSuchEntity');
+    return { InstanceProfile: { InstanceProfileName: name, Roles: [{ RoleName: role }] }, $metadata: {} };
+  }
+}
