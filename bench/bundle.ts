@@ -1,71 +1,69 @@
-// Builds the Lambda artifact the way the CDK stack does (infra/stack.ts, NodejsFunction
-// bundling): esbuild, everything bundled, ESM, minified, the stack's Node target and its
-// createRequire banner. The target and banner are read from the stack itself, so the two
-// cannot drift apart silently.
+// Builds the Lambda artifact exactly as the CDK stack does: infra/bundle.ts, shared by both,
+// so the benchmark and the deployment cannot drift apart.
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { gzipSync } from 'node:zlib';
+import { bundleLambda, LAMBDA_NODE_TARGET, PROJECT_ROOT } from '../infra/bundle';
 
-export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const STACK = join(PROJECT_ROOT, 'infra/stack.ts');
+export { PROJECT_ROOT };
 
 export interface Artifact {
-  /** The bundled handler, `index.mjs` as NodejsFunction names an ESM output. */
+  /** The handler module, `index.mjs`; it loads its chunks on demand. */
   readonly file: string;
+  /** Every output file together: what is zipped and deployed. */
   readonly bytes: number;
+  readonly gzipBytes: number;
+  /** What a cold token-authenticated GET loads: the handler and its static imports. */
+  readonly eagerBytes: number;
+  readonly files: number;
   readonly target: string;
   /** The inputs that contribute most to the output, by package (or project directory). */
   readonly largestInputs: readonly { readonly name: string; readonly bytes: number }[];
   readonly buildSeconds: number;
 }
 
-/** The bundling options of infra/stack.ts that change the output: its Node target and banner. */
-async function stackBundling(): Promise<{ target: string; banner: string }> {
-  const source = await readFile(STACK, 'utf8');
-  const target = /target:\s*'(node\d+)'/.exec(source)?.[1];
-  const banner = /banner:\s*"([^"]+)"/.exec(source)?.[1];
-  const expected = ['minify: true', 'format: OutputFormat.ESM', 'externalModules: []', "mainFields: ['module', 'main']"];
-  const missing = expected.filter((option) => !source.includes(option));
-  if (target === undefined || banner === undefined || missing.length > 0) {
-    throw new Error(
-      `infra/stack.ts's bundling options are not the ones bench/bundle.ts mirrors (${[target ? '' : 'target', banner ? '' : 'banner', ...missing].filter(Boolean).join(', ')}): update bench/bundle.ts`,
-    );
-  }
-  return { target, banner };
-}
-
 export async function buildLambdaArtifact(outdir: string): Promise<Artifact> {
-  const { target, banner } = await stackBundling();
-  const file = join(outdir, 'index.mjs');
   const started = performance.now();
-  const result = await build({
-    absWorkingDir: PROJECT_ROOT,
-    entryPoints: ['lambda/handler.ts'],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target,
-    minify: true,
-    sourcemap: false,
-    mainFields: ['module', 'main'],
-    banner: { js: banner },
-    metafile: true,
-    logLevel: 'error',
-  });
+  const metafile = bundleLambda(outdir);
   const buildSeconds = (performance.now() - started) / 1000;
-  const output = Object.values(result.metafile.outputs)[0];
+
+  const outputs = Object.entries(metafile.outputs).filter(([path]) => path.endsWith('.mjs'));
   const byPackage = new Map<string, number>();
-  for (const [input, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
-    const name = pkg ?? input.split('/').slice(0, 2).join('/');
-    byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
+  let bytes = 0;
+  const contents: Buffer[] = [];
+  for (const [path, output] of outputs) {
+    bytes += output.bytes;
+    contents.push(await readFile(join(PROJECT_ROOT, path)));
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
+      const name = pkg ?? input.split('/').slice(0, 2).join('/');
+      byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
+    }
   }
-  const largestInputs = [...byPackage]
-    .map(([name, bytes]) => ({ name, bytes }))
-    .sort((a, b) => b.bytes - a.bytes)
-    .slice(0, 8);
-  return { file, bytes: (await stat(file)).size, target, largestInputs, buildSeconds };
+
+  // The handler and, transitively, its static imports: what import() of the artifact parses.
+  const entry = outputs.find(([, output]) => output.entryPoint === 'lambda/handler.ts')?.[0];
+  if (entry === undefined) throw new Error('the artifact has no handler entry');
+  const eager = new Set<string>();
+  const visit = (path: string) => {
+    if (eager.has(path)) return;
+    eager.add(path);
+    for (const imported of metafile.outputs[path]?.imports ?? []) if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+  };
+  visit(entry);
+
+  return {
+    file: join(PROJECT_ROOT, entry),
+    bytes,
+    gzipBytes: gzipSync(Buffer.concat(contents), { level: 9 }).length,
+    eagerBytes: [...eager].reduce((sum, path) => sum + (metafile.outputs[path]?.bytes ?? 0), 0),
+    files: outputs.length,
+    target: LAMBDA_NODE_TARGET,
+    largestInputs: [...byPackage]
+      .map(([name, b]) => ({ name, bytes: b }))
+      .sort((a, b) => b.bytes - a.bytes)
+      .slice(0, 8),
+    buildSeconds,
+  };
 }

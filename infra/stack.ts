@@ -2,15 +2,27 @@
 // customer-managed KMS key for the seal key, and IAM scoped to the parameter prefix and that key.
 
 import { fileURLToPath } from 'node:url';
-import { Aws, CfnOutput, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations, type StackProps } from 'aws-cdk-lib';
+import {
+  AssetHashType,
+  Aws,
+  CfnOutput,
+  CfnResource,
+  DockerImage,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+  type StackProps,
+} from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct, IConstruct } from 'constructs';
+import { bundleLambda, LAMBDA_HANDLER } from './bundle';
 import { ConfigError, DEFAULT_PARAMETER_PREFIX, DEFAULT_TOKEN_TTL_SECONDS, loadConfig } from '../lambda/config';
 
 export type EndpointType = 'regional' | 'private';
@@ -62,11 +74,11 @@ const MAX_EXTRA_CERTS_CHARS = 3000;
 const STAND_IN_KEY_ARN = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000';
 const STAND_IN_ACCOUNT = '000000000000';
 
-const HANDLER_ENTRY = fileURLToPath(new URL('../lambda/handler.ts', import.meta.url));
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The asset's source; what is deployed is the bundle built from it. */
+const LAMBDA_SOURCE = fileURLToPath(new URL('../lambda', import.meta.url));
 
 export class DssssStack extends Stack {
-  readonly function: NodejsFunction;
+  readonly function: lambda.Function;
   readonly api: apigateway.LambdaRestApi;
   readonly key: kms.Key;
 
@@ -138,11 +150,21 @@ export class DssssStack extends Stack {
       },
     });
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: HANDLER_ENTRY,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: fileURLToPath(new URL('../package-lock.json', import.meta.url)),
+    this.function = new lambda.Function(this, 'Function', {
+      // esbuild on this machine (infra/bundle.ts), no Docker: the image is never pulled.
+      code: lambda.Code.fromAsset(LAMBDA_SOURCE, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          image: DockerImage.fromRegistry('scratch'),
+          local: {
+            tryBundle(outputDir: string): boolean {
+              bundleLambda(outputDir);
+              return true;
+            },
+          },
+        },
+      }),
+      handler: LAMBDA_HANDLER,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       // Lambda allots CPU in proportion to memory, and the work here is CPU-bound: a cold
@@ -154,20 +176,6 @@ export class DssssStack extends Stack {
       role,
       logGroup: functionLogs,
       environment: environment(settings, this.key.keyArn),
-      bundling: {
-        minify: true,
-        sourceMap: false,
-        // ESM: the handler is an ES module. The banner gives bundled CommonJS
-        // dependencies the `require` they expect.
-        format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        target: 'node24', // the runtime's Node.js
-        // Bundle the AWS SDK clients too, at the versions package-lock.json pins, rather
-        // than whatever the runtime ships.
-        externalModules: [],
-        forceDockerBundling: false,
-      },
     });
 
     // aws-lambda always adds DependsOn for the role, which the Role GetAtt already implies;

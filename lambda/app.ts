@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { badRequest, DssssError, invalidCredentials, toDssssError } from './core/errors';
 import { IAM_LOGIN_SHAPE } from './core/iam-login';
 import { parseNamePrefix, parseSecretName } from './core/names';
@@ -17,14 +17,12 @@ export const MAX_BODY_BYTES = 64 * 1024;
 /** Largest IAM login body: a signed request with a session token is ~3 KiB. */
 export const MAX_IAM_LOGIN_BYTES = 16 * 1024;
 
-const PutBody = z
-  .object({
-    Secret: z.string().optional(),
-    secret: z.string().optional(),
-    Roles: z.array(z.string()).optional(),
-    roles: z.array(z.string()).optional(),
-  })
-  .strict();
+const PutBody = z.strictObject({
+  Secret: z.optional(z.string()),
+  secret: z.optional(z.string()),
+  Roles: z.optional(z.array(z.string())),
+  roles: z.optional(z.array(z.string())),
+});
 
 const PUT_SHAPE = 'body must be JSON {"Secret": "<value>", "Roles": ["<role>", ...]}';
 

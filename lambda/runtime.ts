@@ -3,11 +3,12 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AwsConfig, Config, LocalConfig } from './config';
+import { ExpiringCache } from './core/cache';
 import { Policy } from './core/policy';
 import { NonceBindings } from './core/replay';
 import { SealKeyRing } from './core/seal-keys';
 import { SecretService } from './core/service';
-import { awsTrustStore, parsePemCertificates } from './identity/certs';
+import { awsTrustStore, parsePemCertificates, TrustStore } from './identity/certs';
 import { verifyIdentityDocument } from './identity/pkcs7';
 import { systemClock, type Clock, type KeyWrapper, type AuditSink, type RoleResolver, type SecretStore, type StsGateway } from './ports';
 
@@ -27,20 +28,28 @@ interface Backends {
 
 export async function createService(config: Config, clock: Clock = systemClock): Promise<SecretService> {
   const backends = config.backend === 'local' ? await localBackends(config) : await awsBackends(config, clock);
-  const trust = awsTrustStore([...(await extraCertificates(config)), ...backends.trusted]);
+  const extra = [...(await extraCertificates(config)), ...backends.trusted];
+  TrustStore.fromPems(extra); // a bad certificate of the operator's still fails the start
+  // AWS's ~40 bundled certificates are parsed on the first login: reads with a token never need them.
+  let trust: TrustStore | undefined;
   return new SecretService({
     store: backends.store,
     keys: new SealKeyRing(backends.store, backends.wrapper),
     roles: backends.roles,
-    verifyIdentity: (document) => verifyIdentityDocument(document, trust),
+    verifyIdentity: (document) => verifyIdentityDocument(document, (trust ??= awsTrustStore(extra))),
     policy: new Policy(config),
     allowedAccounts: config.allowedAccounts,
     iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: lazyStsGateway() },
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
-    nonces: config.nonceMode === 'off' ? undefined : new NonceBindings(backends.store, config.nonceMode),
+    nonces: config.nonceMode === 'off' ? undefined : new NonceBindings(backends.store, config.nonceMode, nonceCache(config, clock)),
     maxDocumentAgeSeconds: config.maxDocumentAgeSeconds,
   });
+}
+
+/** On AWS, bindings are remembered as long as instance -> role answers; local mode reads its files every time. */
+function nonceCache(config: Config, clock: Clock): ExpiringCache<string> | undefined {
+  return config.backend === 'aws' ? new ExpiringCache<string>(config.roleCacheSeconds * 1000, clock) : undefined;
 }
 
 /** STS over HTTPS, loaded on the first IAM login only. */
@@ -85,9 +94,9 @@ async function localBackends(config: LocalConfig): Promise<Backends> {
 }
 
 async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
-  const [{ SSMClient }, { KMSClient }, { SsmSecretStore }, { KmsKeyWrapper }, { ExpiringCache }] = await Promise.all([
-    import('@aws-sdk/client-ssm'),
-    import('@aws-sdk/client-kms'),
+  // Each adapter hands over the SDK client it is written against: a dynamic import of a
+  // whole SDK package would keep every command of that package in the bundle.
+  const [{ SSMClient, SsmSecretStore }, { KMSClient, KmsKeyWrapper }, { ExpiringCache }] = await Promise.all([
     import('./adapters/ssm-store'),
     import('./adapters/kms-keys'),
     import('./core/cache'),
@@ -98,11 +107,7 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
   let resolver: Promise<RoleResolver> | undefined;
   const loadResolver = async (): Promise<RoleResolver> => {
     // EC2 and IAM load only on the login path: reads with a token never pay for them.
-    const [{ EC2Client }, { IAMClient }, { Ec2RoleResolver }] = await Promise.all([
-      import('@aws-sdk/client-ec2'),
-      import('@aws-sdk/client-iam'),
-      import('./adapters/ec2-roles'),
-    ]);
+    const { EC2Client, IAMClient, Ec2RoleResolver } = await import('./adapters/ec2-roles');
     return new Ec2RoleResolver(new EC2Client(clientOptions), new IAMClient(clientOptions), cache);
   };
   return {

@@ -4,12 +4,18 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDevCa, type DevCa } from '../identity/dev-ca';
-import { createFileExclusive } from './files';
+import { createFileExclusive, isMissing } from './files';
 
 export const DEV_CA_FILE = 'dev-ca.json';
 
 export async function ensureDevCa(dataDir: string): Promise<DevCa> {
   const path = join(dataDir, DEV_CA_FILE);
+  // A CA already there is used as it is: making its RSA key pair takes 50 to 250 ms.
+  const existing = await readFile(path, 'utf8').catch((err: unknown) => {
+    if (isMissing(err)) return undefined;
+    throw err;
+  });
+  if (existing !== undefined) return JSON.parse(existing) as DevCa;
   // Exclusive create: two first uses at once still end with one CA.
   await createFileExclusive(path, JSON.stringify(createDevCa()) + '\n', 0o600);
   return JSON.parse(await readFile(path, 'utf8')) as DevCa;

@@ -1,12 +1,14 @@
 // RoleResolver on EC2 and IAM: the instance must exist in this account and Region and be
 // running; its instance profile names the role. Answers are cached per container.
 
-import { DescribeInstancesCommand, type EC2Client, type Reservation } from '@aws-sdk/client-ec2';
-import { GetInstanceProfileCommand, type IAMClient } from '@aws-sdk/client-iam';
+import { DescribeInstancesCommand, EC2Client, type Reservation } from '@aws-sdk/client-ec2';
+import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
 import type { ExpiringCache } from '../core/cache';
 import { invalidCredentials } from '../core/errors';
 import type { InstanceIdentity, RoleResolver } from '../ports';
 import { dependencyError, errorName } from './aws-errors';
+
+export { EC2Client, IAMClient };
 
 export class Ec2RoleResolver implements RoleResolver {
   constructor(

@@ -2,13 +2,15 @@
 // The encryption context names the deployment, so a blob from another deployment (or any
 // other use of the same KMS key) does not decrypt here.
 
-import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DssssError } from '../core/errors';
 import { decodeStrict, encode } from '../core/b64';
 import type { KeyWrapper } from '../ports';
 import { dependencyError, errorName } from './aws-errors';
 
 const WHAT = 'KMS';
+
+export { KMSClient };
 
 export class KmsKeyWrapper implements KeyWrapper {
   private readonly context: Record<string, string>;

@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { DssssError, invalidCredentials } from '../core/errors';
 import { isRoleName } from '../core/names';
 import type { InstanceIdentity, RoleResolver } from '../ports';

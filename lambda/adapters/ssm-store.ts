@@ -8,8 +8,8 @@ import {
   GetParameterCommand,
   GetParametersByPathCommand,
   PutParameterCommand,
+  SSMClient,
   type ParameterTier,
-  type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { conflict, DssssError } from '../core/errors';
 import type { ListedRecord, ListPage, SecretStore, StoredRecord } from '../ports';
@@ -20,6 +20,8 @@ export const STANDARD_TIER_LIMIT = 4096;
 /** GetParametersByPath returns at most 10 parameters per call. */
 const SSM_PAGE = 10;
 const WHAT = 'Parameter Store';
+
+export { SSMClient };
 
 export class SsmSecretStore implements SecretStore {
   private readonly secretsPath: string;

@@ -5,6 +5,7 @@
 // documents of instances launched too long ago.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ExpiringCache } from './cache';
 import { badRequest, DssssError, invalidCredentials } from './errors';
 import type { SecretStore } from '../ports';
 
@@ -20,6 +21,12 @@ export class NonceBindings {
   constructor(
     private readonly store: Pick<SecretStore, 'readMeta' | 'createMeta'>,
     private readonly mode: Exclude<NonceMode, 'off'>,
+    /**
+     * Bindings read lately ('' for none), so a cached login costs no storage read. As stale as
+     * the instance -> role cache may be: a binding made in another container is enforced here
+     * once the entry expires.
+     */
+    private readonly seen?: ExpiringCache<string>,
   ) {}
 
   /** Throws unless this login may proceed: the instance's bound nonce matches, or there is none to match. */
@@ -29,16 +36,22 @@ export class NonceBindings {
     if (!INSTANCE_ID.test(instanceId)) throw invalidCredentials('the document names no valid instance id');
     const key = `nonce-${instanceId}`;
 
-    const bound = await this.store.readMeta(key);
+    const cached = this.seen?.get(key);
+    const bound = cached === undefined ? await this.store.readMeta(key) : cached || undefined;
+    if (cached === undefined) this.seen?.set(key, bound ?? '');
     if (bound !== undefined) return assertSameNonce(bound, nonce);
     if (nonce === undefined) {
       if (this.mode === 'required') throw invalidCredentials('this server requires an X-Dssss-Nonce header on EC2 login');
       return;
     }
     // First login with a nonce: bind it. If another login bound one meanwhile, that one rules.
-    if (await this.store.createMeta(key, binding(nonce))) return;
+    if (await this.store.createMeta(key, binding(nonce))) {
+      this.seen?.set(key, binding(nonce));
+      return;
+    }
     const winner = await this.store.readMeta(key);
     if (winner === undefined) throw new DssssError('unavailable', 'a nonce binding vanished while being created; try again', 1);
+    this.seen?.set(key, winner);
     assertSameNonce(winner, nonce);
   }
 }

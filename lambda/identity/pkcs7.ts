@@ -4,7 +4,7 @@
 
 import { createHash, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { decodeStrict } from '../core/b64';
 import { DssssError, invalidCredentials } from '../core/errors';
 import type { IssuerAndSerial, SignerKeyType, TrustStore } from './certs';
@@ -259,15 +259,15 @@ function octets(node: asn1js.OctetString): Uint8Array {
   return new Uint8Array(Buffer.concat(pieces));
 }
 
-const optionalText = z
-  .string()
-  .nullish()
-  .transform((value) => value ?? undefined);
+const optionalText = z.pipe(
+  z.nullish(z.string()),
+  z.transform((value) => value ?? undefined),
+);
 
 const DocumentSchema = z.object({
-  instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/),
-  accountId: z.string().regex(/^\d{12}$/),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/),
+  instanceId: z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/)),
+  accountId: z.string().check(z.regex(/^\d{12}$/)),
+  region: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/)),
   pendingTime: optionalText,
   availabilityZone: optionalText,
   imageId: optionalText,

@@ -2,14 +2,15 @@
 // configuration, least-privilege IAM, the key, the API's throttling and logs, the endpoint
 // types, and cdk-nag's AwsSolutions pack with every acknowledgment explained.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DssssStack, type DssssStackProps } from '../../infra/stack';
+import { REQUIRE_BANNER } from '../../infra/bundle';
 
 /** The feature flags `cdk synth` uses, so the tests see the template a deploy would. */
 const cdkJsonContext = (JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: object }).context;
@@ -378,36 +379,71 @@ describe('DssssStack refuses settings the function would refuse', () => {
 });
 
 describe('the Lambda bundle (real esbuild bundling, as `cdk synth` does it)', () => {
+  let dir: string;
+  let files: string[];
   let bundle: string;
-  let bundlePath: string;
   beforeAll(() => {
     const s = synth({}, { bundle: true });
     const code = only(s, 'AWS::Lambda::Function').Properties.Code as { S3Key: string };
-    bundlePath = join(s.app.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`, 'index.mjs');
-    bundle = readFileSync(bundlePath, 'utf8');
+    dir = join(s.app.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
+    files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mjs'));
+    bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
   });
 
-  it('is one minified ES module, without a source map', () => {
-    expect(statSync(bundlePath).size).toBeGreaterThan(10_000);
-    expect(existsSync(`${bundlePath}.map`)).toBe(false);
-    expect(bundle).not.toContain('sourceMappingURL');
-    // Minified: long lines (the few short ones are the licence comments esbuild keeps).
-    expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(2_000);
+  it('is minified ES modules: the handler and the chunks it loads on demand, without source maps', () => {
+    expect(files).toContain('index.mjs');
+    expect(files.length).toBeGreaterThan(1);
+    expect(readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.map'))).toEqual([]);
+    let lines = 0;
+    let indented = 0;
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      expect(text, file).not.toContain('sourceMappingURL');
+      lines += text.split('\n').length;
+      indented += text.split('\n').filter((line) => /^\s+\S/.test(line)).length;
+    }
+    // Minified: almost no line breaks survive, and those inside template literals (the
+    // bundled PEM certificates, a few messages) are all that may be indented.
+    expect(lines / files.length).toBeLessThan(40);
+    expect(indented / lines).toBeLessThan(0.02);
   });
 
   it('gives bundled CommonJS code a require, and exports the handler', () => {
-    expect(bundle.startsWith("import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);")).toBe(true);
+    for (const file of files) expect(readFileSync(join(dir, file), 'utf8').startsWith(REQUIRE_BANNER), file).toBe(true);
     expect(bundle).toMatch(/export\s*\{[^}]*\bas handler\b[^}]*\}|export\s*\{[^}]*\bhandler\b[^}]*\}/);
   });
 
-  it('carries its own AWS SDK: every module it imports is a Node.js built-in', () => {
-    const imported = [
-      ...bundle.matchAll(/(?:^|[;\s}])import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
-      ...bundle.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
-    ].map((m) => m[1]!);
-    expect(imported.length).toBeGreaterThan(0);
-    expect(imported.filter((specifier) => !isBuiltin(specifier))).toEqual([]);
-    expect(bundle).toContain('GenerateDataKey');
-    expect(bundle).toContain('GetParametersByPath');
+  it('carries its own AWS SDK: every module it imports is a Node.js built-in or one of its own chunks', () => {
+    let all = '';
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      all += text;
+      const imported = [
+        ...text.matchAll(/(?:^|[;\s}])import\s*(?:[\w$*{},\s]+?from\s*)?["']([^"']+)["']/g),
+        ...text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g),
+      ].map((m) => m[1]!);
+      for (const specifier of imported) {
+        if (isBuiltin(specifier)) continue;
+        expect(specifier, `${file} imports ${specifier}`).toMatch(/^\.\.?\//);
+        expect(existsSync(join(dir, dirname(file), specifier)), `${file} imports ${specifier}`).toBe(true);
+      }
+    }
+    expect(all).toContain('GenerateDataKey');
+    expect(all).toContain('GetParametersByPath');
+    expect(all).toContain('DescribeInstances');
+  });
+
+  it('keeps the EC2 and IAM clients out of what a cold GET loads: the handler and its static imports', () => {
+    const loaded = new Set<string>();
+    const visit = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      const text = readFileSync(join(dir, file), 'utf8');
+      for (const m of text.matchAll(/(?:^|[;\s}])import\s*(?:[\w$*{},\s]+?from\s*)?["'](\.[^"']+)["']/g)) visit(join(dirname(file), m[1]!));
+    };
+    visit('index.mjs');
+    const eager = [...loaded].map((f) => readFileSync(join(dir, f), 'utf8')).join('');
+    expect(eager).not.toContain('DescribeInstances');
+    expect(eager).not.toContain('GetInstanceProfile');
   });
 });
