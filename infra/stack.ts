@@ -172,7 +172,9 @@ export class DssssStack extends Stack {
       // cryptography. 512 MB is bought for that CPU (the heap needs far less), at a cost
       // that stays small for a low-traffic service.
       memorySize: 512,
-      timeout: Duration.seconds(10),
+      // API Gateway's own limit: a dependency that hangs is cut off by the SDK's per-attempt
+      // deadlines (lambda/runtime.ts) and answered with 503 well before this.
+      timeout: Duration.seconds(29),
       role,
       logGroup: functionLogs,
       environment: environment(settings, this.key.keyArn),

@@ -12,10 +12,14 @@ import { awsTrustStore, parsePemCertificates, TrustStore } from './identity/cert
 import { verifyIdentityDocument } from './identity/pkcs7';
 import { systemClock, type Clock, type KeyWrapper, type AuditSink, type RoleResolver, type SecretStore, type StsGateway } from './ports';
 
-/** Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call fails in time. */
-const clientOptions = {
+/**
+ * Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call
+ * fails in time (throwOnRequestTimeout: without it the SDK only logs a warning). Worst case
+ * per call: 3 attempts of 2 s; a cold PUT makes four calls, within the function's 29 s.
+ */
+export const AWS_CLIENT_OPTIONS = {
   maxAttempts: 3,
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 },
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
 } as const;
 
 interface Backends {
@@ -108,11 +112,11 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
   const loadResolver = async (): Promise<RoleResolver> => {
     // EC2 and IAM load only on the login path: reads with a token never pay for them.
     const { EC2Client, IAMClient, Ec2RoleResolver } = await import('./adapters/ec2-roles');
-    return new Ec2RoleResolver(new EC2Client(clientOptions), new IAMClient(clientOptions), cache);
+    return new Ec2RoleResolver(new EC2Client(AWS_CLIENT_OPTIONS), new IAMClient(AWS_CLIENT_OPTIONS), cache);
   };
   return {
-    store: new SsmSecretStore(new SSMClient(clientOptions), config.parameterPrefix),
-    wrapper: new KmsKeyWrapper(new KMSClient(clientOptions), config.kmsKeyId, config.parameterPrefix),
+    store: new SsmSecretStore(new SSMClient(AWS_CLIENT_OPTIONS), config.parameterPrefix),
+    wrapper: new KmsKeyWrapper(new KMSClient(AWS_CLIENT_OPTIONS), config.kmsKeyId, config.parameterPrefix),
     roles: {
       resolveRole: async (identity) => {
         resolver ??= loadResolver().catch((err: unknown) => {

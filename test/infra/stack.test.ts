@@ -67,14 +67,14 @@ describe('DssssStack with its defaults', () => {
     s = synth();
   });
 
-  it('runs the function on Node.js 22 or newer, on arm64, with 512 MB and 10 s', () => {
+  it('runs the function on Node.js 22 or newer, on arm64, with 512 MB and 29 s (the API Gateway limit)', () => {
     const fn = only(s, 'AWS::Lambda::Function');
     const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
     expect(runtime, fn.Properties.Runtime).not.toBeNull();
     expect(Number(runtime![1])).toBeGreaterThanOrEqual(22);
     expect(fn.Properties.Architectures).toEqual(['arm64']);
     expect(fn.Properties.MemorySize).toBe(512);
-    expect(fn.Properties.Timeout).toBe(10);
+    expect(fn.Properties.Timeout).toBe(29);
     expect(fn.Properties.Handler).toBe('index.handler');
   });
 

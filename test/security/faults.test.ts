@@ -13,7 +13,7 @@ import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
-import { createService } from '../../lambda/runtime';
+import { AWS_CLIENT_OPTIONS, createService } from '../../lambda/runtime';
 import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from './fake-aws';
 
 Object.assign(process.env, AWS_TEST_ENV);
@@ -307,8 +307,28 @@ describe('a hang', () => {
     server.close();
   });
 
+  it("is cut off by the runtime's own client options (3 attempts of 2 s): a 503, not a Lambda timeout", async () => {
+    const { port } = server.address() as { port: number };
+    const before = sockets.length;
+    const client = new SSMClient({ endpoint: `http://127.0.0.1:${port}`, ...AWS_CLIENT_OPTIONS });
+    fake.restore();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const failure = await new SsmSecretStore(client, PREFIX).read('app/x').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(failure).toMatchObject({ code: 'unavailable', status: 503 });
+      expect(sockets.length - before).toBe(AWS_CLIENT_OPTIONS.maxAttempts);
+    } finally {
+      warn.mockRestore();
+      client.destroy();
+    }
+  }, 15_000);
+
   it('ends, once the SDK has a request deadline, as the TimeoutError the fault matrix injects: a 503', async () => {
     const { port } = server.address() as { port: number };
+    const before = sockets.length;
     const client = new SSMClient({
       endpoint: `http://127.0.0.1:${port}`,
       maxAttempts: 2,
@@ -323,7 +343,7 @@ describe('a hang', () => {
       );
       expect(failure).toMatchObject({ code: 'unavailable', status: 503, retryAfter: expect.any(Number) });
       expect((failure as Error).message).toContain('TimeoutError');
-      expect(sockets.length).toBe(2); // both attempts reached the socket
+      expect(sockets.length - before).toBe(2); // both attempts reached the socket
     } finally {
       client.destroy();
     }
