@@ -20,6 +20,8 @@ export class FileSecretStore implements SecretStore {
   private readonly secretsDir: string;
   private readonly metaDir: string;
   private index: Promise<Map<string, SecretFile>> | undefined;
+  /** Secret files that do not parse or sit under the wrong name: their names answer `integrity`. */
+  private readonly damaged = new Set<string>();
   /** Writes to one name run one after another. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
@@ -29,7 +31,9 @@ export class FileSecretStore implements SecretStore {
   }
 
   async read(name: string, version?: number): Promise<StoredRecord | undefined> {
-    const file = (await this.load()).get(name);
+    const index = await this.load();
+    this.assertIntact(name);
+    const file = index.get(name);
     if (!file) return undefined;
     const entry = version === undefined ? file.versions.at(-1) : file.versions.find((v) => v.version === version);
     return entry && { record: entry.record, version: entry.version };
@@ -37,6 +41,7 @@ export class FileSecretStore implements SecretStore {
 
   create(name: string, record: string): Promise<number> {
     return this.serialize(name, async (index) => {
+      this.assertIntact(name);
       if (index.has(name)) throw conflict(`secret ${name} already exists`);
       const file: SecretFile = { name, versions: [{ version: 1, record }] };
       if (!(await createFileExclusive(this.pathOf(name), JSON.stringify(file)))) {
@@ -96,9 +101,19 @@ export class FileSecretStore implements SecretStore {
     return createFileExclusive(join(this.metaDir, key), value);
   }
 
+  private assertIntact(name: string): void {
+    if (this.damaged.has(this.fileOf(name))) {
+      throw new DssssError('integrity', `the stored file of secret ${name} is damaged; restore it from a backup or delete it`, 60);
+    }
+  }
+
+  private fileOf(name: string): string {
+    return `${createHash('sha256').update(name).digest('hex')}.json`;
+  }
+
   private pathOf(name: string): string {
     // Hashed file names: any valid secret name fits, and no name can steer the path.
-    return join(this.secretsDir, `${createHash('sha256').update(name).digest('hex')}.json`);
+    return join(this.secretsDir, this.fileOf(name));
   }
 
   private load(): Promise<Map<string, SecretFile>> {
@@ -118,9 +133,12 @@ export class FileSecretStore implements SecretStore {
       if (isMissing(err)) return index;
       throw err;
     }
+    this.damaged.clear();
     for (const file of files.filter((f) => f.endsWith('.json'))) {
-      const parsed = JSON.parse(await readFile(join(this.secretsDir, file), 'utf8')) as SecretFile;
-      index.set(parsed.name, parsed);
+      const parsed = parseSecretFile(await readFile(join(this.secretsDir, file), 'utf8'));
+      // One damaged file costs its own secret, not every secret.
+      if (parsed === undefined || this.fileOf(parsed.name) !== file) this.damaged.add(file);
+      else index.set(parsed.name, parsed);
     }
     return index;
   }
@@ -135,6 +153,22 @@ export class FileSecretStore implements SecretStore {
     });
     return result;
   }
+}
+
+function parseSecretFile(text: string): SecretFile | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const file = value as Partial<SecretFile> | null;
+  const ok =
+    typeof file?.name === 'string' &&
+    Array.isArray(file.versions) &&
+    file.versions.length > 0 &&
+    file.versions.every((v) => Number.isSafeInteger(v?.version) && typeof v?.record === 'string');
+  return ok ? (file as SecretFile) : undefined;
 }
 
 function encodeCursor(name: string): string {

@@ -38,7 +38,9 @@ export async function createFileExclusive(path: string, data: string | Uint8Arra
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   } finally {
-    await rm(temp, { force: true });
+    // Once the link exists the write has landed: a temp file left behind must not turn
+    // that into a reported failure.
+    await rm(temp, { force: true }).catch(() => undefined);
   }
 }
 

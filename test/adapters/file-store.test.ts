@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -132,5 +133,25 @@ describe('local instance registry', () => {
     await expect(registry.register('../../etc', '111122223333', 'web')).rejects.toMatchObject({ code: 'bad_request' });
     await expect(registry.register(identity.instanceId, '1234', 'web')).rejects.toMatchObject({ code: 'bad_request' });
     await expect(registry.register(identity.instanceId, '111122223333', 'no spaces')).rejects.toMatchObject({ code: 'bad_request' });
+  });
+});
+
+describe('FileSecretStore with a damaged file', () => {
+  it('answers integrity for that secret alone; every other secret stays readable', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dssss-damaged-'));
+    const before = new FileSecretStore(dir);
+    await before.create('app/a', 'record-a');
+    await before.create('app/b', 'record-b');
+    const file = (name: string) => join(dir, 'secrets', `${createHash('sha256').update(name).digest('hex')}.json`);
+    await writeFile(file('app/a'), '{"name": "app/a", "versi'); // truncated
+    // A well-formed file under another name's hash is damaged too.
+    await writeFile(file('app/c'), JSON.stringify({ name: 'app/b', versions: [{ version: 1, record: 'x' }] }));
+
+    const after = new FileSecretStore(dir);
+    await expect(after.read('app/a')).rejects.toMatchObject({ code: 'integrity', status: 503 });
+    await expect(after.create('app/a', 'again')).rejects.toMatchObject({ code: 'integrity' });
+    await expect(after.read('app/c')).rejects.toMatchObject({ code: 'integrity' });
+    expect(await after.read('app/b')).toEqual({ record: 'record-b', version: 1 });
+    expect((await after.list('app/', 10)).entries.map((e) => e.name)).toEqual(['app/b']);
   });
 });

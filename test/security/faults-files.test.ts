@@ -269,13 +269,8 @@ const scenarios: Scenario[] = [
   },
 ];
 
-/**
- * Known product bugs, reported and left out here until fixed:
- * - create: when removing the temp file fails after the link that created the secret, the
- *   client gets a 503 but the secret exists on disk and not in the process's index, so every
- *   later PUT of that name is a 409 until a restart.
- */
-const KNOWN_BUGS: readonly { scenario: string; call: RegExp }[] = [{ scenario: 'a create', call: /^rm secrets\/\.tmp-\*$/ }];
+/** Removing a leftover temp file after the write has landed: a failure there is absorbed, not reported. */
+const CLEANUP = /^rm (.*\/)?\.tmp-\*$/;
 
 async function prepare(scenario: Scenario): Promise<{ dir: string; app: App | undefined }> {
   const dir = freshDir();
@@ -313,7 +308,6 @@ for (const scenario of scenarios) {
 
     it.each(CODES)('on %s at each step: 503 with Retry-After (or a failed start), nothing partial, earlier writes intact', async (code) => {
       for (const [step, call] of steps.entries()) {
-        if (KNOWN_BUGS.some((bug) => bug.scenario === scenario.name && bug.call.test(call))) continue;
         const label = `${code} at step ${step + 1}/${steps.length} (${call})`;
         const { dir, app } = await prepare(scenario);
         fsFaults.fault = { at: step, code };
@@ -333,9 +327,14 @@ for (const scenario of scenarios) {
           running = outcome.app;
           expect(outcome.response, `${label}: a start failed without saying so`).toBeDefined();
           const response = outcome.response!;
-          expect(response.status, label).toBe(503);
-          expect(response.headers.get('Retry-After'), `${label}: Retry-After`).toMatch(/^[1-9]\d*$/);
-          expect(((await response.json()) as { error: { code: string } }).error.code, label).toBe('unavailable');
+          if (CLEANUP.test(call) && response.status < 300) {
+            // The operation completed; only its leftover temp file stayed. The checks below
+            // prove the process and a restart agree on the result.
+          } else {
+            expect(response.status, label).toBe(503);
+            expect(response.headers.get('Retry-After'), `${label}: Retry-After`).toMatch(/^[1-9]\d*$/);
+            expect(((await response.json()) as { error: { code: string } }).error.code, label).toBe('unavailable');
+          }
         }
 
         // What is on disk, seen by the running process and by a restart, before any retry.
