@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { visit as visitJson } from 'jsonc-parser';
 import * as z from 'zod/mini';
 import { badRequest, DssssError, invalidCredentials, toDssssError } from './core/errors';
 import { IAM_LOGIN_SHAPE } from './core/iam-login';
@@ -89,9 +90,11 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
   // breaks) before routing; refuse all that in the path the client actually sent, so a name
   // never means something other than what was written.
   app.use('/v1/*', async (c, next) => {
+    // Names hold only A-Z a-z 0-9 _ . - and /, so a path with anything else (%-escapes,
+    // backslashes, control characters) names nothing, whatever a decoder would make of it.
     const raw = rawPath(c.env)?.split('?')[0];
-    if (raw !== undefined && (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(raw) || /[\\\t\r\n]/.test(raw))) {
-      throw new DssssError('invalid_name', 'invalid path: "." and ".." segments, "\\" and control characters are not allowed');
+    if (raw !== undefined && (!/^[A-Za-z0-9_.\/-]*$/.test(raw) || /(^|\/)\.{1,2}(\/|$)/.test(raw))) {
+      throw new DssssError('invalid_name', 'invalid path: only A-Z a-z 0-9 _ . - and / segments, none of them "." or ".."');
     }
     await next();
   });
@@ -146,7 +149,7 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     }),
     async (c) => {
       operation(c, 'login_iam');
-      const { token, role, expiresAt, caller } = await service.loginWithIam(parseJson(await c.req.text(), IAM_LOGIN_SHAPE));
+      const { token, role, expiresAt, caller } = await service.loginWithIam(parseJson(await readBody(c), IAM_LOGIN_SHAPE));
       identified(c, 'iam', caller);
       c.header('Reauthentication', token);
       if (wantsText(c.req.header('accept'))) return c.text(token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
@@ -165,7 +168,7 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     async (c) => {
       operation(c, 'put', { secret: c.req.param('name') });
       const caller = await authenticate(c);
-      const { value, roles } = parsePutBody(await c.req.text());
+      const { value, roles } = parsePutBody(await readBody(c));
       return c.json(await service.put(caller, c.req.param('name'), value, roles));
     },
   );
@@ -246,12 +249,47 @@ function rawPath(env: unknown): string | undefined {
   return typeof raw === 'string' ? raw : undefined;
 }
 
-function parseJson(text: string, shape: string): unknown {
+/** The body as text; a client that breaks off or garbles it is a 400, not a server error. */
+async function readBody(c: AppContext): Promise<string> {
   try {
-    return JSON.parse(text);
+    return await c.req.text();
+  } catch (err) {
+    if (err instanceof DssssError) throw err; // the size limit
+    throw badRequest('the request body could not be read');
+  }
+}
+
+function parseJson(text: string, shape: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
   } catch {
     throw badRequest(`${shape}: not valid JSON`);
   }
+  // JSON.parse keeps the last of two equal keys; a proxy or an auditor may read the first.
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) throw badRequest(`${shape}: ${duplicate ? 'a key appears twice in one object' : 'nested too deeply'}`);
+  return value;
+}
+
+/** true: some object has a key twice; false: too deep to tell; undefined: neither. */
+function duplicateKey(text: string): boolean | undefined {
+  const objects: Set<string>[] = [];
+  let found = false;
+  try {
+    visitJson(text, {
+      onObjectBegin: () => void objects.push(new Set()),
+      onObjectEnd: () => void objects.pop(),
+      onObjectProperty: (key) => {
+        const keys = objects.at(-1)!;
+        if (keys.has(key)) found = true;
+        keys.add(key);
+      },
+    });
+  } catch {
+    return false;
+  }
+  return found ? true : undefined;
 }
 
 function parsePutBody(text: string): { value: string; roles: string[] } {

@@ -1,7 +1,9 @@
 // Local HTTP entry: `npm start` serves the API on local backends, like `vault server -dev`.
 
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createAuditSink, createService } from './runtime';
@@ -17,7 +19,27 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const app = createApp(await createService(config), await createAuditSink(config));
 
-  const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+  // Requests Node parses but the adapter cannot turn into a Request (a bad Host header, a
+  // raw non-ASCII path) still get the JSON error model.
+  const listener = getRequestListener(app.fetch, {
+    hostname: host,
+    errorHandler: () => Response.json(errorBody('bad_request', 'malformed request'), { status: 400 }),
+  });
+  // HTTP/1.0 clients and bare tools send no Host: serve them rather than answer outside the error model.
+  const server = createServer({ requireHostHeader: false }, listener);
+  // What Node's HTTP parser refuses, and CONNECT, are answered here, in JSON too.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    rawReply(socket, tooLarge ? 431 : 400, tooLarge ? 'too_large' : 'bad_request', tooLarge ? 'request headers too large' : 'malformed request');
+  });
+  server.on('connect', (_req, socket: Socket) => rawReply(socket, 405, 'method_not_allowed', 'CONNECT is not supported'));
+  server.on('checkExpectation', (_req, res: ServerResponse) => {
+    res.writeHead(417, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(errorBody('bad_request', 'only Expect: 100-continue is supported')));
+  });
+
+  server.listen(port, host, () => {
+    const info = server.address() as AddressInfo;
     const url = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
     if (config.backend === 'local') {
       console.log(`dssss local server listening on ${url}  (data: ${config.dataDir})`);
@@ -32,6 +54,23 @@ async function main(): Promise<void> {
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+  return { error: { code, message } };
+}
+
+function rawReply(socket: Socket, status: number, code: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(errorBody(code, message));
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 405 ? 'Method Not Allowed' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function auditDestination(log: Config['auditLog']): string {

@@ -210,6 +210,19 @@ describe('PUT and GET /v1/secret/{name}', () => {
     expect((await put(web, name, 's', ['web'])).status).toBe(400);
   });
 
+  it('refuses a body with a key twice (a proxy may read the first, JSON.parse keeps the last), and one nested too deeply', async () => {
+    const web = await f.login('web');
+    for (const body of [
+      '{"Secret":"s","Roles":["nobody"],"Roles":["web"]}',
+      '{"Secret":"s","Roles":["web"],"\\u0052oles":["other"]}',
+      '{"Secret":"s","Roles":["web"],"x":{"a":1,"a":2}}',
+      `{"Secret":"s","Roles":["web"],"x":${'['.repeat(30_000)}${']'.repeat(30_000)}}`,
+    ]) {
+      expect(await errorOf(await f.request('PUT', '/v1/secret/app/dup', { token: web, body }))).toMatchObject({ status: 400, code: 'bad_request' });
+    }
+    expect((await f.request('GET', '/v1/secret/app/dup', { token: web })).status).toBe(404);
+  });
+
   it('refuses a record moved to another name', async () => {
     const web = await f.login('web');
     await put(web, 'app/a', 'secret-a', ['web']);

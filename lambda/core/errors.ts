@@ -67,8 +67,16 @@ export const unavailable = (message: string, retryAfter = 1) =>
  */
 export function toDssssError(err: unknown): DssssError {
   if (err instanceof DssssError) return err;
+  // The client's own connection broke off mid-request (every outbound call is wrapped by
+  // its adapter): the client's doing, not a failure of ours.
+  if (isClientAbort(err)) return new DssssError('bad_request', 'the request was broken off');
   if (isSystemError(err)) return new DssssError('unavailable', 'a storage operation failed; try again', 1);
   return new DssssError('internal', 'internal error');
+}
+
+function isClientAbort(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return err instanceof Error && (err as NodeJS.ErrnoException).syscall === undefined && (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE');
 }
 
 function isSystemError(err: unknown): boolean {
