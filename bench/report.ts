@@ -90,7 +90,7 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
     out.push('');
     const largest = artifact.largestInputs.slice(0, 5).map((i) => `${i.name} ${integer(i.bytes / 1000)} kB`).join(', ');
     out.push(
-      `Artifact (esbuild as the CDK stack bundles it: ESM, minified, \`${artifact.target}\`): **${integer(artifact.bytes)} bytes**, ${integer(artifact.gzipBytes)} gzipped; ${targets(['', 'coldstart.artifact.bytes'])}. Largest parts: ${largest}.`,
+      `Artifact (infra/bundle.ts, as the CDK stack builds it: ESM, minified, split, \`${artifact.target}\`): **${integer(artifact.bytes)} bytes** in ${artifact.files} files, ${integer(artifact.gzipBytes)} gzipped, of which a cold GET loads ${integer(artifact.eagerBytes)}; ${targets(['', 'coldstart.artifact.bytes'])}. Largest parts: ${largest}.`,
       '',
     );
   }

@@ -95,7 +95,8 @@ export function judge(figures: Figures): Check[] {
     // What the README's "AWS calls per request" table says.
     add('calls.login-first.ec2', 'First EC2 login (warm container): DescribeInstances', 'calls', '==', 1, calls('login-first', 'ec2'), 'README');
     add('calls.login-first.iam', 'First EC2 login (warm container): GetInstanceProfile', 'calls', '==', 1, calls('login-first', 'iam'), 'README');
-    add('calls.login-first.other', 'First EC2 login (warm container): other AWS calls', 'calls', '==', 0, others('login-first', 'ec2', 'iam'), 'README');
+    add('calls.login-first.ssm', 'First EC2 login (warm container): GetParameter of its nonce binding', 'calls', '==', 1, calls('login-first', 'ssm'), 'README');
+    add('calls.login-first.other', 'First EC2 login (warm container): other AWS calls', 'calls', '==', 0, others('login-first', 'ec2', 'iam', 'ssm'), 'README');
     add('calls.login-iam.sts', 'IAM login: STS requests', 'calls', '==', 1, calls('login-iam', 'sts'), 'README');
     add('calls.login-iam.other', 'IAM login: other AWS calls', 'calls', '==', 0, others('login-iam', 'sts'), 'README');
     add('calls.get-version.ssm', 'GET ?version=N: Parameter Store calls', 'calls', '==', 2, calls('get-version', 'ssm'), 'README');
