@@ -13,6 +13,7 @@ import { serveLoopbackAws, type LoopbackAws } from './aws-fakes';
 import { buildLambdaArtifact, PROJECT_ROOT, type Artifact } from './bundle';
 import { localFixture } from './local-fixture';
 import { median } from './measure';
+import { restEvent } from '../test/rest-event';
 
 export const COLD_RUNS = 15;
 const CHILD = fileURLToPath(new URL('./cold-start-child.mjs', import.meta.url));
@@ -181,31 +182,4 @@ async function coldStart(artifactUrl: string, eventFile: string, env: Record<str
   const secret = report.statusCode === 200 ? (JSON.parse(report.body) as { secret?: string }).secret : undefined;
   if (secret !== SECRET_VALUE) throw new Error(`cold start's first request answered ${report.statusCode}: ${report.body.slice(0, 300)}`);
   return report;
-}
-
-/** An API Gateway REST API (proxy integration) event, as test/handler.test.ts builds one. */
-function restEvent(method: string, path: string, headers: Record<string, string>) {
-  return {
-    resource: '/{proxy+}',
-    path,
-    httpMethod: method,
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: { proxy: path.slice(1) },
-    stageVariables: null,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'bench',
-      httpMethod: method,
-      path: `/prod${path}`,
-      stage: 'prod',
-      requestId: 'bench-cold-start',
-      resourcePath: '/{proxy+}',
-      identity: { sourceIp: '10.0.0.1' },
-    },
-    body: null,
-    isBase64Encoded: false,
-  };
 }

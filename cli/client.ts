@@ -49,7 +49,8 @@ export class DssssClient {
     try {
       url = new URL(options.url);
     } catch {
-      throw new CliError(EXIT.usage, `not a URL: ${options.url}`);
+      // Not echoed: a malformed URL may still carry a password.
+      throw new CliError(EXIT.usage, 'the server URL is not a URL');
     }
     if (url.username !== '' || url.password !== '') throw new CliError(EXIT.usage, 'the server URL must not carry credentials');
     // Tokens, documents and signed requests must not cross a network in the clear.

@@ -10,7 +10,7 @@ import { badRequest, DssssError, invalidCredentials, toDssssError } from './core
 import { IAM_LOGIN_SHAPE } from './core/iam-login';
 import { parseNamePrefix, parseSecretName } from './core/names';
 import type { Caller } from './core/policy';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type SecretService } from './core/service';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Login, type SecretService } from './core/service';
 import type { AuditRecord, AuditSink } from './ports';
 
 /** Largest request body accepted (a secret is at most 4 KiB; JSON escaping can grow it). */
@@ -81,17 +81,11 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     }
   };
 
-  const identified = (c: AppContext, auth: AuditRecord['auth'], caller: Caller): Caller => {
-    Object.assign(c.get('audit'), { auth, role: caller.role, principal: caller.principal });
-    return caller;
-  };
-
-  // URL parsing folds `a/../b` into `b` (and reads `\` as `/`, and drops tabs and line
-  // breaks) before routing; refuse all that in the path the client actually sent, so a name
-  // never means something other than what was written.
+  // URL parsing folds `a/../b` into `b`, decodes %-escapes, reads `\` as `/` and drops
+  // control characters before routing. Names hold only A-Z a-z 0-9 _ . - and /, so the path
+  // the client actually sent must too, with no "." or ".." segment: a name never means
+  // something other than what was written.
   app.use('/v1/*', async (c, next) => {
-    // Names hold only A-Z a-z 0-9 _ . - and /, so a path with anything else (%-escapes,
-    // backslashes, control characters) names nothing, whatever a decoder would make of it.
     const raw = rawPath(c.env)?.split('?')[0];
     if (raw !== undefined && (!/^[A-Za-z0-9_.\/-]*$/.test(raw) || /(^|\/)\.{1,2}(\/|$)/.test(raw))) {
       throw new DssssError('invalid_name', 'invalid path: only A-Z a-z 0-9 _ . - and / segments, none of them "." or ".."');
@@ -131,40 +125,17 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     if (document === undefined) {
       throw new DssssError('unauthenticated', 'send the instance identity document (PKCS#7, base64) in the Authentication header');
     }
-    const { token, role, expiresAt, caller } = await service.loginWithIdentityDocument(document, c.req.header('x-dssss-nonce'));
-    identified(c, 'ec2', caller);
-    c.header('Reauthentication', token);
-    // `Accept: text/plain` gives the bare token, for TOKEN=$(curl ...).
-    if (wantsText(c.req.header('accept'))) return c.text(token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
-    return c.json({ token, role, expiresAt });
+    return loggedIn(c, 'ec2', await service.loginWithIdentityDocument(document, c.req.header('x-dssss-nonce')));
   });
 
-  app.post(
-    '/v1/auth/iam',
-    bodyLimit({
-      maxSize: MAX_IAM_LOGIN_BYTES,
-      onError: () => {
-        throw new DssssError('too_large', `request body over ${MAX_IAM_LOGIN_BYTES} bytes`);
-      },
-    }),
-    async (c) => {
-      operation(c, 'login_iam');
-      const { token, role, expiresAt, caller } = await service.loginWithIam(parseJson(await readBody(c), IAM_LOGIN_SHAPE));
-      identified(c, 'iam', caller);
-      c.header('Reauthentication', token);
-      if (wantsText(c.req.header('accept'))) return c.text(token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
-      return c.json({ token, role, expiresAt });
-    },
-  );
+  app.post('/v1/auth/iam', limitBody(MAX_IAM_LOGIN_BYTES), async (c) => {
+    operation(c, 'login_iam');
+    return loggedIn(c, 'iam', await service.loginWithIam(parseJson(await readBody(c), IAM_LOGIN_SHAPE)));
+  });
 
   app.put(
     '/v1/secret/:name{.+}',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new DssssError('too_large', `request body over ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
+    limitBody(MAX_BODY_BYTES),
     async (c) => {
       operation(c, 'put', { secret: c.req.param('name') });
       const caller = await authenticate(c);
@@ -222,6 +193,29 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
   });
   app.onError((err, c) => errorResponse(c, err));
   return app;
+}
+
+/** Records who the caller is, for the audit line. */
+function identified(c: AppContext, auth: AuditRecord['auth'], caller: Caller): Caller {
+  Object.assign(c.get('audit'), { auth, role: caller.role, principal: caller.principal });
+  return caller;
+}
+
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new DssssError('too_large', `request body over ${maxSize} bytes`);
+    },
+  });
+}
+
+/** A login's answer: the token in Reauthentication, and as JSON, or bare with `Accept: text/plain` (for TOKEN=$(curl ...)). */
+function loggedIn(c: AppContext, auth: AuditRecord['auth'], login: Login & { caller: Caller }): Response {
+  identified(c, auth, login.caller);
+  c.header('Reauthentication', login.token);
+  if (wantsText(c.req.header('accept'))) return c.text(login.token, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
+  return c.json({ token: login.token, role: login.role, expiresAt: login.expiresAt });
 }
 
 function errorResponse(c: AppContext, thrown: unknown): Response {

@@ -62,6 +62,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export function loadConfig(env: Env = process.env): Config {
   const backend = nonEmpty(env.DSSSS_BACKEND) ?? 'local';
   const dataDir = resolve(nonEmpty(env.DSSSS_DATA_DIR) ?? '.dssss');
+  const allowedAccounts = accountList(env.DSSSS_ALLOWED_ACCOUNTS);
   const common: CommonConfig = {
     auditLog: auditLog(env.DSSSS_AUDIT_LOG, backend === 'local' ? { file: join(dataDir, 'audit.log') } : 'stdout'),
     distinguishedRoles: roleList('DSSSS_DISTINGUISHED_ROLES', env.DSSSS_DISTINGUISHED_ROLES) ?? Object.freeze(['dssssadmin']),
@@ -71,7 +72,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Local mode has no account of its own: IAM login there needs DSSSS_ALLOWED_ACCOUNTS, or
     // any AWS account in the world could log in as any role.
     iamLogin:
-      backend === 'local' && nonEmpty(env.DSSSS_ALLOWED_ACCOUNTS) === undefined
+      backend === 'local' && allowedAccounts === undefined
         ? undefined
         : iamLogin(env, backend === 'local' ? LOCAL_SERVER_ID : undefined),
     nonceMode: nonceMode(env.DSSSS_NONCE_MODE),
@@ -80,7 +81,6 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : integer('DSSSS_MAX_DOCUMENT_AGE_SECONDS', env.DSSSS_MAX_DOCUMENT_AGE_SECONDS, 0, 60, 10 * 365 * 24 * 3600),
   };
-  const allowedAccounts = accountList(env.DSSSS_ALLOWED_ACCOUNTS);
 
   if (backend === 'local') {
     return Object.freeze({ ...common, backend, dataDir, allowedAccounts });

@@ -100,10 +100,9 @@ async function localBackends(config: LocalConfig): Promise<Backends> {
 async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
   // Each adapter hands over the SDK client it is written against: a dynamic import of a
   // whole SDK package would keep every command of that package in the bundle.
-  const [{ SSMClient, SsmSecretStore }, { KMSClient, KmsKeyWrapper }, { ExpiringCache }] = await Promise.all([
+  const [{ SSMClient, SsmSecretStore }, { KMSClient, KmsKeyWrapper }] = await Promise.all([
     import('./adapters/ssm-store'),
     import('./adapters/kms-keys'),
-    import('./core/cache'),
   ]);
   // Region, credentials and endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SSM, ...) come
   // from the SDK's own environment handling. Clients live as long as the container.

@@ -5,34 +5,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { restEvent } from './rest-event';
 
 let handler: (event: unknown) => Promise<{ statusCode: number; body: string; multiValueHeaders?: Record<string, string[]> }>;
-
-function restEvent(method: string, path: string, headers: Record<string, string> = {}, body: string | null = null) {
-  return {
-    resource: '/{proxy+}',
-    path,
-    httpMethod: method,
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: { proxy: path.slice(1) },
-    stageVariables: null,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      httpMethod: method,
-      path: `/prod${path}`,
-      stage: 'prod',
-      requestId: 'req-1',
-      resourcePath: '/{proxy+}',
-      identity: { sourceIp: '10.0.0.1' },
-    },
-    body,
-    isBase64Encoded: false,
-  };
-}
 
 beforeAll(async () => {
   process.env.DSSSS_DATA_DIR = await mkdtemp(join(tmpdir(), 'dssss-lambda-'));

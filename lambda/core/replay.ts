@@ -45,8 +45,9 @@ export class NonceBindings {
       return;
     }
     // First login with a nonce: bind it. If another login bound one meanwhile, that one rules.
-    if (await this.store.createMeta(key, binding(nonce))) {
-      this.seen?.set(key, binding(nonce));
+    const mine = binding(nonce);
+    if (await this.store.createMeta(key, mine)) {
+      this.seen?.set(key, mine);
       return;
     }
     const winner = await this.store.readMeta(key);
