@@ -103,3 +103,36 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** What the role resolver learns about an instance's role. */
+export interface ResolvedRole {
+  readonly role: string;
+  /** The role's unique id (AROA...), where AWS gives one. */
+  readonly roleId?: string | undefined;
+}
+
+/** Role name -> its unique id in an account (iam:GetRole); undefined: no such role. */
+export interface RoleDirectory {
+  roleId(account: string, name: string): Promise<string | undefined>;
+}
+
+/** Small conditional key-value bookkeeping (nonce bindings): local files, Parameter Store meta, or DynamoDB. */
+export interface Bookkeeping {
+  read(key: string): Promise<string | undefined>;
+  /** false when the key already exists (another writer got there first). */
+  createIfAbsent(key: string, value: string): Promise<boolean>;
+}
+
+/** One change to the store, as published: names and numbers, never a value or token. */
+export interface ChangeEvent {
+  readonly operation: 'put' | 'delete' | 'restore' | 'purge' | 'rotate-seal-key' | 'retire-seal-key';
+  readonly name?: string | undefined;
+  readonly version?: number | undefined;
+  readonly actor: { readonly role: string; readonly account: string; readonly principal: string };
+  readonly time: string;
+}
+
+/** Change events out (EventBridge); a failure is counted and logged by the caller, never fails the write. */
+export interface EventPublisher {
+  publish(events: readonly ChangeEvent[]): Promise<void>;
+}

@@ -9,10 +9,13 @@ export type ErrorCode =
   | 'token_expired'
   | 'forbidden'
   | 'not_found'
+  | 'deleted'
   | 'conflict'
   | 'too_large'
   | 'rate_limited'
   | 'unavailable'
+  | 'misconfigured'
+  | 'unknown_role'
   | 'integrity'
   | 'method_not_allowed'
   | 'internal';
@@ -25,15 +28,31 @@ export const STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   token_expired: 401,
   forbidden: 403,
   not_found: 404,
+  /** Soft-deleted: restore or purge it (distinguished roles). */
+  deleted: 404,
   conflict: 409,
   too_large: 413,
   rate_limited: 429,
   unavailable: 503,
+  /** The server's own configuration is wrong (credentials, KMS key, permissions): not worth a retry. */
+  misconfigured: 503,
+  /** A role named in a secret's roles does not exist in the deployment's account. */
+  unknown_role: 400,
   // A stored record that fails to open: the store was altered outside dssss.
   integrity: 503,
   method_not_allowed: 405,
   internal: 500,
 });
+
+/** Why an error happened, in terms safe to log: names and codes, never values. */
+export interface ErrorDetail {
+  /** The dependency, e.g. "ssm". */
+  readonly service?: string;
+  /** The AWS error name or code, e.g. "AccessDeniedException". */
+  readonly awsCode?: string;
+  /** A finer reason than the code, e.g. "not_a_reader" behind a 404. */
+  readonly reason?: string;
+}
 
 export class DssssError extends Error {
   constructor(
@@ -41,6 +60,8 @@ export class DssssError extends Error {
     message: string,
     /** Seconds a client should wait before retrying (429 and 503). */
     readonly retryAfter?: number,
+    /** For the operational log and metrics only, never sent: what failed underneath. */
+    readonly detail?: ErrorDetail,
   ) {
     super(message);
     this.name = 'DssssError';
