@@ -1,6 +1,6 @@
 // dssss on its AWS backends with every SDK client mocked (aws-sdk-client-mock on the client
 // classes, so the clients runtime.ts creates are mocked too), over stateful fakes. Each
-// `container()` is a fresh createService: a new Lambda container sharing the same account.
+// `container()` is a fresh createRuntime: a new Lambda container sharing the same account.
 
 import { randomBytes } from 'node:crypto';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -17,7 +17,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { createApp } from '../lambda/app';
 import { loadConfig } from '../lambda/config';
 import { createDevCa, signIdentityDocument } from '../lambda/identity/dev-ca';
-import { createService } from '../lambda/runtime';
+import { createRuntime } from '../lambda/runtime';
 import { awsError, FakeKms, FakeParameterStore } from './aws-fakes';
 import { ACCOUNT, type App } from './local-fixture';
 
@@ -58,7 +58,7 @@ export function awsFixture(): AwsFixture {
   const roles = new Map<string, string>(); // instance id -> role
   const ca = createDevCa();
   const env = {
-    DSSSS_BACKEND: 'aws',
+    DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
     DSSSS_KMS_KEY_ID: KMS_KEY_ARN,
     DSSSS_PARAMETER_PREFIX: PARAMETER_PREFIX,
     DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
@@ -121,7 +121,7 @@ export function awsFixture(): AwsFixture {
     ssm,
     kms,
     env,
-    container: async (extra = {}) => createApp(await createService(loadConfig({ ...env, ...extra }))),
+    container: async (extra = {}) => createApp(await createRuntime(loadConfig({ ...env, ...extra }))),
     identity: (role) => {
       const instanceId = `i-${randomBytes(8).toString('hex')}`;
       roles.set(instanceId, role);

@@ -13,7 +13,7 @@ import { createApp } from '../lambda/app';
 import { loadConfig } from '../lambda/config';
 import type { SecretService } from '../lambda/core/service';
 import { signIdentityDocument, type DevCa } from '../lambda/identity/dev-ca';
-import { createAuditSink, createService } from '../lambda/runtime';
+import { createAuditSink, createRuntime } from '../lambda/runtime';
 
 export const ACCOUNT = '123456789012';
 
@@ -38,11 +38,12 @@ export interface LocalFixture {
 
 export async function localFixture(label: string): Promise<LocalFixture> {
   const dir = await mkdtemp(join(tmpdir(), `dssss-bench-${label}-`));
-  const config = loadConfig({ DSSSS_BACKEND: 'local', DSSSS_DATA_DIR: dir });
-  const service = await createService(config);
+  const config = loadConfig({ DSSSS_BACKEND: 'local', DSSSS_DATA_DIR: dir, DSSSS_WRITER_ROLES: '*' });
+  const runtime = await createRuntime(config);
+  const service = runtime.service;
   // As `npm start` builds it: local mode appends an audit line per request to a file in the data dir.
   const audit = await createAuditSink(config);
-  const app = createApp(service, audit);
+  const app = createApp(runtime, { audit });
   const ca = await ensureDevCa(dir);
   const registry = new LocalRegistry(dir);
 

@@ -298,6 +298,7 @@ const ACCESS_LOG_FORMAT = JSON.stringify({
 
 interface Settings {
   readonly distinguishedRoles: readonly string[];
+  readonly homeAccount: string;
   readonly writerRoles: readonly string[] | undefined;
   readonly iamUsers: readonly string[] | undefined;
   readonly nonceMode: string | undefined;
@@ -355,6 +356,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     nonceMode: props.nonceMode,
     maxDocumentAgeSeconds: props.maxDocumentAgeSeconds,
     allowedAccounts: props.allowedAccounts ?? [Aws.ACCOUNT_ID],
+    homeAccount: Aws.ACCOUNT_ID,
     tokenTtlSeconds: props.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
     parameterPrefix: props.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX,
     endpointType,
@@ -371,6 +373,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
   const standIns = {
     ...settings,
     allowedAccounts: settings.allowedAccounts.map((a) => (Token.isUnresolved(a) ? STAND_IN_ACCOUNT : a)),
+    homeAccount: STAND_IN_ACCOUNT,
     serverId: Token.isUnresolved(settings.serverId) ? `${stackName}-${STAND_IN_ACCOUNT}-us-east-1` : settings.serverId,
   };
   try {
@@ -389,6 +392,8 @@ function environment(settings: Settings, keyArn: string): Record<string, string>
     DSSSS_KMS_KEY_ID: keyArn,
     DSSSS_PARAMETER_PREFIX: settings.parameterPrefix,
     DSSSS_ALLOWED_ACCOUNTS: settings.allowedAccounts.join(','),
+    // Bare role names in secrets mean roles of the account the stack is deployed in.
+    DSSSS_ACCOUNT_ID: settings.homeAccount,
     DSSSS_DISTINGUISHED_ROLES: settings.distinguishedRoles.join(','),
     DSSSS_TOKEN_TTL_SECONDS: String(settings.tokenTtlSeconds),
     DSSSS_SERVER_ID: settings.serverId,

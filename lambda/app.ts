@@ -10,8 +10,9 @@ import { badRequest, DssssError, invalidCredentials, toDssssError } from './core
 import { IAM_LOGIN_SHAPE } from './core/iam-login';
 import { parseNamePrefix, parseSecretName } from './core/names';
 import type { Caller } from './core/policy';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Login, type SecretService } from './core/service';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Login } from './core/service';
 import type { AuditRecord, AuditSink } from './ports';
+import type { Runtime } from './runtime';
 
 /** Largest request body accepted (a secret is at most 4 KiB; JSON escaping can grow it). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -27,26 +28,58 @@ const PutBody = z.strictObject({
 
 const PUT_SHAPE = 'body must be JSON {"Secret": "<value>", "Roles": ["<role>", ...]}';
 
-/** What the routes learn about a request as it goes, for its audit line. */
+/** What a shell (the local server, the Lambda handler) tells the app about a request, and nothing else. */
+export interface RequestContext {
+  /** The request path as the client sent it, before URL normalisation. */
+  readonly rawPath?: string | undefined;
+  /** The platform's request id (API Gateway's), under which its access log has the same request. */
+  readonly requestId?: string | undefined;
+}
+
+/** What the routes learn about a request as it goes, for its audit line and metrics. */
 interface AuditState {
   operation: string;
   name?: string | undefined;
   auth?: AuditRecord['auth'];
   role?: string | undefined;
+  account?: string | undefined;
   principal?: string | undefined;
   code?: string | undefined;
+  reason?: string | undefined;
+  version?: number | undefined;
+  /** The dependency behind a 429 or 5xx, for metrics. */
+  service?: string | undefined;
 }
 
-type AppEnv = { Variables: { audit: AuditState } };
+/** One request as metrics see it (metrics.ts names what is emitted). */
+export interface RequestMetrics {
+  readonly operation: string;
+  readonly outcome: AuditRecord['outcome'];
+  readonly status: number;
+  readonly code?: string | undefined;
+  readonly auth?: AuditRecord['auth'];
+  readonly service?: string | undefined;
+  readonly latencyMs: number;
+}
+
+export interface AppOptions {
+  /** Where each request's audit line goes; none, none written. */
+  readonly audit?: AuditSink | undefined;
+  /** Told of every request, for metrics. */
+  readonly metrics?: ((request: RequestMetrics) => void) | undefined;
+}
+
+type AppEnv = { Bindings: { request?: RequestContext }; Variables: { audit: AuditState } };
 type AppContext = Context<AppEnv>;
 
-/** `audit`: where each request's audit line goes; none, none written. */
-export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEnv> {
+export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppEnv> {
+  const { service, admin } = runtime;
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
     const started = performance.now();
-    const requestId = lambdaRequestId(c.env) ?? randomUUID();
+    const given = c.env?.request?.requestId;
+    const requestId = typeof given === 'string' && given.length <= 128 ? given : randomUUID();
     const state: AuditState = { operation: 'unknown' };
     c.set('audit', state);
     await next();
@@ -54,19 +87,25 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('X-Request-Id', requestId);
     const status = c.res.status;
-    audit?.write({
+    const outcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status < 500 ? 'refused' : 'error';
+    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    options.audit?.write({
       time: new Date().toISOString(),
       requestId,
       auth: state.auth,
       role: state.role,
+      account: state.account,
       principal: state.principal,
       operation: state.operation,
       name: state.name,
-      outcome: status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status < 500 ? 'refused' : 'error',
+      outcome,
       status,
       code: state.code,
-      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      reason: state.reason,
+      version: state.version,
+      latencyMs,
     });
+    options.metrics?.({ operation: state.operation, outcome, status, code: state.code, auth: state.auth, service: state.service, latencyMs });
   });
 
   /** Names the operation, and the secret or prefix when it is a valid one (anything else stays out of the log). */
@@ -86,7 +125,7 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
   // the client actually sent must too, with no "." or ".." segment: a name never means
   // something other than what was written.
   app.use('/v1/*', async (c, next) => {
-    const raw = rawPath(c.env)?.split('?')[0];
+    const raw = c.env?.request?.rawPath?.split('?')[0];
     if (raw !== undefined && (!/^[A-Za-z0-9_.\/-]*$/.test(raw) || /(^|\/)\.{1,2}(\/|$)/.test(raw))) {
       throw new DssssError('invalid_name', 'invalid path: only A-Z a-z 0-9 _ . - and / segments, none of them "." or ".."');
     }
@@ -119,6 +158,20 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
     return c.json({ status: 'ok' });
   });
 
+  // Readiness: the seal keys load and the store answers. Says what failed and why, never more.
+  app.get('/v1/ready', async (c) => {
+    operation(c, 'ready');
+    try {
+      await runtime.ready();
+    } catch (thrown) {
+      const err = toDssssError(thrown);
+      logFailure(err, thrown);
+      c.get('audit').code = err.code;
+      return c.json({ status: 'unready', error: { code: err.code, message: err.message } }, 503);
+    }
+    return c.json({ status: 'ready' });
+  });
+
   app.get('/v1/auth', async (c) => {
     operation(c, 'login');
     const document = c.req.header('authentication');
@@ -130,40 +183,62 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
 
   app.post('/v1/auth/iam', limitBody(MAX_IAM_LOGIN_BYTES), async (c) => {
     operation(c, 'login_iam');
-    return loggedIn(c, 'iam', await service.loginWithIam(parseJson(await readBody(c), IAM_LOGIN_SHAPE)));
+    const input = parseJson(await readBody(c), IAM_LOGIN_SHAPE);
+    return loggedIn(c, 'iam', await service.loginWithIam(input, c.req.header('x-dssss-nonce')));
   });
 
-  app.put(
-    '/v1/secret/:name{.+}',
-    limitBody(MAX_BODY_BYTES),
-    async (c) => {
-      operation(c, 'put', { secret: c.req.param('name') });
-      const caller = await authenticate(c);
-      const { value, roles } = parsePutBody(await readBody(c));
-      return c.json(await service.put(caller, c.req.param('name'), value, roles));
-    },
-  );
+  app.put('/v1/secret/:name{.+}', limitBody(MAX_BODY_BYTES), async (c) => {
+    operation(c, 'put', { secret: c.req.param('name') });
+    const caller = await authenticate(c);
+    const { value, roles } = parsePutBody(await readBody(c));
+    return c.json(written(c, await service.put(caller, c.req.param('name'), value, roles)));
+  });
+
+  // `/versions` and `/restore` end no secret name (names.ts), so they are routes of their own;
+  // Hono's router cannot tell `:name{.+}/versions` from `:name{.+}`, so they are told apart here.
+  const history = async (c: AppContext, name: string) => {
+    operation(c, 'history', { secret: name });
+    const caller = await authenticate(c);
+    return c.json(await service.history(caller, name));
+  };
+
+  app.post('/v1/secret/:name{.+}', async (c) => {
+    const name = c.req.param('name');
+    if (!name.endsWith('/restore')) {
+      c.header('Allow', 'GET, PUT, DELETE');
+      throw new DssssError('method_not_allowed', 'use GET, PUT, DELETE (POST only on /v1/secret/{name}/restore)');
+    }
+    operation(c, 'restore', { secret: name.slice(0, -'/restore'.length) });
+    const caller = await authenticate(c);
+    return c.json(written(c, await service.restore(caller, name.slice(0, -'/restore'.length))));
+  });
 
   app.get('/v1/secret/:name{.+}', async (c) => {
+    if (c.req.param('name').endsWith('/versions')) return history(c, c.req.param('name').slice(0, -'/versions'.length));
     operation(c, 'get', { secret: c.req.param('name') });
     const caller = await authenticate(c);
     const version = c.req.query('version');
-    const secret = await service.get(caller, c.req.param('name'), version === undefined ? undefined : parseVersion(version));
+    const secret = await service.get(caller, c.req.param('name'), version === undefined ? undefined : parseVersion(version), wantsFresh(c));
+    c.get('audit').version = secret.version;
     if (wantsText(c.req.header('accept'))) {
       return c.text(secret.secret, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
     }
     return c.json(secret);
   });
 
+  // Soft delete (a tombstone version), or with ?purge=true every version destroyed.
   app.delete('/v1/secret/:name{.+}', async (c) => {
-    operation(c, 'delete', { secret: c.req.param('name') });
+    const purge = flag(c, 'purge');
+    operation(c, purge ? 'purge' : 'delete', { secret: c.req.param('name') });
     const caller = await authenticate(c);
-    await service.delete(caller, c.req.param('name'));
+    if (purge) await service.purge(caller, c.req.param('name'));
+    else written(c, await service.delete(caller, c.req.param('name')));
     return c.body(null, 204);
   });
 
   app.get('/v1/secrets', async (c) => {
-    operation(c, 'list', { prefix: c.req.query('prefix') ?? '' });
+    const values = flag(c, 'values');
+    operation(c, values ? 'bulk_read' : 'list', { prefix: c.req.query('prefix') ?? '' });
     const caller = await authenticate(c);
     const limit = c.req.query('limit');
     const page = await service.list(
@@ -171,16 +246,46 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
       c.req.query('prefix') ?? '',
       limit === undefined ? DEFAULT_LIST_LIMIT : parseLimit(limit),
       c.req.query('next') || undefined,
+      { values, deleted: flag(c, 'deleted') },
+      wantsFresh(c),
     );
     return c.json(page);
   });
 
+  app.get('/v1/admin/seal-keys', async (c) => {
+    operation(c, 'seal_keys');
+    return c.json(await admin.sealKeys(await authenticate(c)));
+  });
+
+  app.post('/v1/admin/seal-keys', async (c) => {
+    operation(c, 'rotate_seal_key');
+    return c.json(await admin.rotate(await authenticate(c)), 201);
+  });
+
+  app.delete('/v1/admin/seal-keys/:kid', async (c) => {
+    operation(c, 'retire_seal_key');
+    const caller = await authenticate(c);
+    const kid = c.req.param('kid');
+    if (!/^[0-9a-f]{16}$/.test(kid)) throw badRequest('a seal key id is 16 hex digits');
+    await admin.retire(caller, kid);
+    return c.body(null, 204);
+  });
+
+  app.post('/v1/admin/rewrap', async (c) => {
+    operation(c, 'rewrap');
+    return c.json(await admin.rewrap(await authenticate(c), c.req.query('next') || undefined));
+  });
+
   for (const [path, allow] of [
     ['/v1/health', 'GET'],
+    ['/v1/ready', 'GET'],
     ['/v1/auth', 'GET'],
     ['/v1/auth/iam', 'POST'],
     ['/v1/secret/:name{.+}', 'GET, PUT, DELETE'],
     ['/v1/secrets', 'GET'],
+    ['/v1/admin/seal-keys', 'GET, POST'],
+    ['/v1/admin/seal-keys/:kid', 'DELETE'],
+    ['/v1/admin/rewrap', 'POST'],
   ] as const) {
     app.all(path, (c) => {
       c.header('Allow', allow);
@@ -197,8 +302,35 @@ export function createApp(service: SecretService, audit?: AuditSink): Hono<AppEn
 
 /** Records who the caller is, for the audit line. */
 function identified(c: AppContext, auth: AuditRecord['auth'], caller: Caller): Caller {
-  Object.assign(c.get('audit'), { auth, role: caller.role, principal: caller.principal });
+  Object.assign(c.get('audit'), { auth, role: caller.role, account: caller.account, principal: caller.principal });
   return caller;
+}
+
+/** Records the version a write made, for the audit line. */
+function written<T extends { version: number }>(c: AppContext, result: T): T {
+  c.get('audit').version = result.version;
+  return result;
+}
+
+/** `?name=true`; anything but true or false is refused. */
+function flag(c: AppContext, name: string): boolean {
+  const value = c.req.query(name);
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw badRequest(`${name} must be true or false`);
+}
+
+/** `Cache-Control: no-cache` (or max-age=0) skips the server's read cache. */
+function wantsFresh(c: AppContext): boolean {
+  const header = c.req.header('cache-control')?.toLowerCase() ?? '';
+  return /(^|,)\s*(no-cache|max-age=0)\s*(,|$)/.test(header);
+}
+
+/** The operational log: the code and, for a dependency, which one and its AWS error name; never a value. */
+function logFailure(err: DssssError, thrown: unknown): void {
+  console.error(
+    JSON.stringify({ level: 'error', code: err.code, error: (thrown as Error)?.name, service: err.detail?.service, awsCode: err.detail?.awsCode }),
+  );
 }
 
 function limitBody(maxSize: number) {
@@ -221,26 +353,13 @@ function loggedIn(c: AppContext, auth: AuditRecord['auth'], login: Login & { cal
 function errorResponse(c: AppContext, thrown: unknown): Response {
   const err = toDssssError(thrown);
   const state = c.get('audit') as AuditState | undefined;
-  if (state) state.code = err.code;
-  if (err.status >= 500) console.error(JSON.stringify({ level: 'error', code: err.code, error: (thrown as Error)?.name }));
+  if (state) Object.assign(state, { code: err.code, reason: err.detail?.reason, service: err.detail?.service });
+  if (err.status >= 500 || err.status === 429) logFailure(err, thrown);
   if (err.retryAfter !== undefined && (err.status === 429 || err.status === 503)) {
     c.header('Retry-After', String(err.retryAfter));
   }
   c.header('Cache-Control', 'no-store');
   return c.json({ error: { code: err.code, message: err.message } }, err.status as 400);
-}
-
-/** API Gateway's request id, under which its access log has the same request. */
-function lambdaRequestId(env: unknown): string | undefined {
-  const id = (env as { event?: { requestContext?: { requestId?: unknown } } } | undefined)?.event?.requestContext?.requestId;
-  return typeof id === 'string' && id.length <= 128 ? id : undefined;
-}
-
-/** The request path before URL normalisation, as the local server (Node) or Lambda (event) saw it. */
-function rawPath(env: unknown): string | undefined {
-  const shell = env as { incoming?: { url?: unknown }; event?: { path?: unknown } } | undefined;
-  const raw = shell?.incoming?.url ?? shell?.event?.path;
-  return typeof raw === 'string' ? raw : undefined;
 }
 
 /** The body as text; a client that breaks off or garbles it is a 400, not a server error. */

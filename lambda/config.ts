@@ -2,20 +2,38 @@
 
 import { join, resolve } from 'node:path';
 import type { IamLoginConfig, Partition } from './core/iam-login';
+import type { WriterRule } from './core/policy';
 import type { NonceMode } from './core/replay';
-import { isRoleName } from './core/names';
+import { isAccountId, isRoleName, toRoleRef, type RoleRef } from './core/roles';
+import { MAX_TOKEN_TTL_SECONDS } from './core/token';
 
+export { MAX_TOKEN_TTL_SECONDS };
 export const DEFAULT_TOKEN_TTL_SECONDS = 15 * 60;
-/** A stolen token is good until it expires: no configuration makes that longer than this. */
-export const MAX_TOKEN_TTL_SECONDS = 60 * 60;
+/** The account `dssss dev` documents and registrations use when none is given. */
+export const DEV_ACCOUNT = '123456789012';
+/** Local mode's admin role when none is configured: a development server, not a deployment. */
+export const LOCAL_ADMIN_ROLE = 'dssssadmin';
+/** Sealed records and listing pages kept per container; see the README on staleness. */
+export const DEFAULT_READ_CACHE_SECONDS = 5;
 export const DEFAULT_PARAMETER_PREFIX = '/dssss/';
 export const DEFAULT_ROLE_CACHE_SECONDS = 60;
 
 interface CommonConfig {
   /** IAM login (`POST /v1/auth/iam`); undefined when no server id is configured. */
   readonly iamLogin: IamLogin | undefined;
-  readonly distinguishedRoles: readonly string[];
-  readonly writerRoles: readonly string[] | undefined;
+  /** The deployment's own account: bare role names are its roles. */
+  readonly homeAccount: string;
+  /** Admin roles, account-bound; empty: none. */
+  readonly distinguishedRoles: readonly RoleRef[];
+  /** Who may create names under which prefix (DSSSS_PREFIX_WRITERS, DSSSS_WRITER_ROLES). */
+  readonly writerRules: readonly WriterRule[];
+  /** The local server's port (PORT; `--port` overrides). */
+  readonly port: number;
+  /** Seconds a container keeps sealed records and listing pages; 0: off. */
+  readonly readCacheSeconds: number;
+  /** Names this deployment in metrics. */
+  readonly deployment: string;
+  readonly metrics: 'emf' | 'off';
   readonly tokenTtlSeconds: number;
   /** Where audit lines go: stdout, a file, or nowhere. */
   readonly auditLog: 'stdout' | 'off' | { readonly file: string };
@@ -41,6 +59,8 @@ export interface AwsConfig extends CommonConfig {
   readonly parameterPrefix: string;
   readonly allowedAccounts: readonly string[];
   readonly roleCacheSeconds: number;
+  /** EventBridge bus for change events; undefined: none published. */
+  readonly eventBus: string | undefined;
 }
 
 export interface IamLogin extends IamLoginConfig {
@@ -63,10 +83,16 @@ export function loadConfig(env: Env = process.env): Config {
   const backend = nonEmpty(env.DSSSS_BACKEND) ?? 'local';
   const dataDir = resolve(nonEmpty(env.DSSSS_DATA_DIR) ?? '.dssss');
   const allowedAccounts = accountList(env.DSSSS_ALLOWED_ACCOUNTS);
+  const homeAccount = home(env.DSSSS_ACCOUNT_ID, backend, allowedAccounts);
   const common: CommonConfig = {
     auditLog: auditLog(env.DSSSS_AUDIT_LOG, backend === 'local' ? { file: join(dataDir, 'audit.log') } : 'stdout'),
-    distinguishedRoles: roleList('DSSSS_DISTINGUISHED_ROLES', env.DSSSS_DISTINGUISHED_ROLES) ?? Object.freeze(['dssssadmin']),
-    writerRoles: roleList('DSSSS_WRITER_ROLES', env.DSSSS_WRITER_ROLES),
+    homeAccount,
+    distinguishedRoles: distinguished(env.DSSSS_DISTINGUISHED_ROLES, backend, homeAccount),
+    writerRules: writerRules(env.DSSSS_PREFIX_WRITERS, env.DSSSS_WRITER_ROLES, homeAccount),
+    port: integer('PORT', env.PORT, 8000, 0, 65535),
+    readCacheSeconds: integer('DSSSS_READ_CACHE_SECONDS', env.DSSSS_READ_CACHE_SECONDS, backend === 'aws' ? DEFAULT_READ_CACHE_SECONDS : 0, 0, 300),
+    deployment: deploymentName(env.DSSSS_DEPLOYMENT),
+    metrics: oneOf('DSSSS_METRICS', env.DSSSS_METRICS, backend === 'aws' ? 'emf' : 'off', ['emf', 'off'] as const),
     tokenTtlSeconds: integer('DSSSS_TOKEN_TTL_SECONDS', env.DSSSS_TOKEN_TTL_SECONDS, DEFAULT_TOKEN_TTL_SECONDS, 60, MAX_TOKEN_TTL_SECONDS),
     extraCerts: extraCerts(env.DSSSS_EXTRA_CERTS),
     // Local mode has no account of its own: IAM login there needs DSSSS_ALLOWED_ACCOUNTS, or
@@ -102,6 +128,7 @@ export function loadConfig(env: Env = process.env): Config {
       parameterPrefix: prefix,
       allowedAccounts,
       roleCacheSeconds: integer('DSSSS_ROLE_CACHE_SECONDS', env.DSSSS_ROLE_CACHE_SECONDS, DEFAULT_ROLE_CACHE_SECONDS, 0, 3600),
+      eventBus: eventBus(env.DSSSS_EVENT_BUS),
     });
   }
   throw new ConfigError(`DSSSS_BACKEND=${backend}: use "local" or "aws"`);
@@ -119,6 +146,84 @@ function iamLogin(env: Env, defaultServerId: string | undefined): IamLogin | und
   if (stsEndpoint !== undefined && !URL.canParse(stsEndpoint)) throw new ConfigError('AWS_ENDPOINT_URL(_STS): not a URL');
   const iamUsers = roleList('DSSSS_IAM_USERS', env.DSSSS_IAM_USERS) ?? Object.freeze([]);
   return Object.freeze({ serverId, partition, stsEndpoint, iamUsers });
+}
+
+/** AWS: the sole allowed account unless set; local: the development account unless set. */
+function home(value: string | undefined, backend: string, allowed: readonly string[] | undefined): string {
+  const text = nonEmpty(value);
+  if (text !== undefined) {
+    if (!isAccountId(text)) throw new ConfigError('DSSSS_ACCOUNT_ID: a 12-digit account id');
+    return text;
+  }
+  if (allowed?.length === 1) return allowed[0]!;
+  if (backend === 'aws' && allowed !== undefined) {
+    throw new ConfigError('DSSSS_ACCOUNT_ID is required when DSSSS_ALLOWED_ACCOUNTS names several accounts: bare role names mean roles of this account');
+  }
+  return DEV_ACCOUNT;
+}
+
+/** On AWS there is no admin role unless one is named (`none` for none); locally, dssssadmin. */
+function distinguished(value: string | undefined, backend: string, homeAccount: string): readonly RoleRef[] {
+  const text = nonEmpty(value);
+  if (text === 'none') return Object.freeze([]);
+  if (text === undefined) {
+    if (backend === 'aws') {
+      throw new ConfigError('DSSSS_DISTINGUISHED_ROLES is required with DSSSS_BACKEND=aws: the admin roles (names or account:name), or "none"');
+    }
+    return Object.freeze([`${homeAccount}:${LOCAL_ADMIN_ROLE}`]);
+  }
+  return roleRefs('DSSSS_DISTINGUISHED_ROLES', text, homeAccount);
+}
+
+/**
+ * DSSSS_PREFIX_WRITERS: `app/=web,deploy;billing/=billing` (a prefix is '' or ends in "/",
+ * `*` is any role that can log in); DSSSS_WRITER_ROLES=a,b is the rule for every name ('').
+ * Without a covering rule, a role creates names under `<its name>/` only.
+ */
+function writerRules(prefixed: string | undefined, global: string | undefined, homeAccount: string): readonly WriterRule[] {
+  const rules: WriterRule[] = [];
+  const add = (variable: string, prefix: string, roles: string) => {
+    if (prefix !== '' && (!prefix.endsWith('/') || !/^([A-Za-z0-9_.-]+\/)+$/.test(prefix))) {
+      throw new ConfigError(`${variable}: prefix "${prefix}" must be empty or segments ending in "/"`);
+    }
+    if (rules.some((r) => r.prefix === prefix)) throw new ConfigError(`${variable}: prefix "${prefix}" appears twice`);
+    rules.push({ prefix, roles: roles.trim() === '*' ? '*' : roleRefs(variable, roles, homeAccount) });
+  };
+  for (const part of (nonEmpty(prefixed) ?? '').split(';').map((p) => p.trim()).filter((p) => p !== '')) {
+    const cut = part.indexOf('=');
+    if (cut < 0) throw new ConfigError('DSSSS_PREFIX_WRITERS: expected prefix=role,role;prefix=role');
+    add('DSSSS_PREFIX_WRITERS', part.slice(0, cut).trim(), part.slice(cut + 1));
+  }
+  const text = nonEmpty(global);
+  if (text !== undefined) add('DSSSS_WRITER_ROLES', '', text);
+  return Object.freeze(rules);
+}
+
+function roleRefs(variable: string, value: string, homeAccount: string): readonly RoleRef[] {
+  const items = list(value) ?? [];
+  const refs = items.map((item) => toRoleRef(item, homeAccount));
+  if (items.length === 0 || refs.some((r) => r === undefined)) {
+    throw new ConfigError(`${variable}: expected comma-separated IAM role names, account:name or role ARNs`);
+  }
+  return Object.freeze([...new Set(refs as RoleRef[])]);
+}
+
+function deploymentName(value: string | undefined): string {
+  const text = nonEmpty(value) ?? 'dssss';
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(text)) throw new ConfigError('DSSSS_DEPLOYMENT: 1 to 128 of A-Z a-z 0-9 _ . -');
+  return text;
+}
+
+function eventBus(value: string | undefined): string | undefined {
+  const text = nonEmpty(value);
+  if (text !== undefined && !/^[A-Za-z0-9/:._-]{1,1600}$/.test(text)) throw new ConfigError('DSSSS_EVENT_BUS: an EventBridge bus name or ARN');
+  return text;
+}
+
+function oneOf<T extends string>(variable: string, value: string | undefined, fallback: T, allowed: readonly T[]): T {
+  const text = nonEmpty(value) ?? fallback;
+  if (!(allowed as readonly string[]).includes(text)) throw new ConfigError(`${variable}: ${allowed.join(' or ')}`);
+  return text as T;
 }
 
 function auditLog(value: string | undefined, fallback: CommonConfig['auditLog']): CommonConfig['auditLog'] {

@@ -1,37 +1,53 @@
 // The interfaces the core needs from the outside world. Local files and AWS each
 // implement them; nothing here knows which.
 
+/** One record as the store holds it, at its position (the store's own version number). */
 export interface StoredRecord {
   readonly record: string;
-  readonly version: number;
+  readonly seq: number;
 }
 
-export interface ListedRecord {
+export interface ListedRecord extends StoredRecord {
   readonly name: string;
-  readonly record: string;
 }
 
 export interface ListPage {
+  /** The latest record of each name. */
   readonly entries: readonly ListedRecord[];
   /** Opaque continuation; absent when the listing is complete. */
   readonly next?: string | undefined;
 }
 
-/** Sealed records by name, with versions, plus small bookkeeping values (the wrapped seal key). */
+export interface ReadOptions {
+  /** Skip any cache: read what the store holds now. */
+  readonly fresh?: boolean | undefined;
+}
+
+/**
+ * Sealed records by name, each name a sequence of records at positions 1, 2, ... (the
+ * store's version numbers), plus small bookkeeping values (the wrapped seal keys).
+ */
 export interface SecretStore {
-  /** The latest version, or the given one; undefined when there is none. */
-  read(name: string, version?: number): Promise<StoredRecord | undefined>;
-  /** Creates version 1; throws `conflict` if the name exists (also when a concurrent create won). */
-  create(name: string, record: string): Promise<number>;
-  /** Adds a version to an existing name; throws `not_found` if it vanished. */
-  update(name: string, record: string): Promise<number>;
-  /** Deletes every version; false when there was nothing to delete. */
-  delete(name: string): Promise<boolean>;
-  /** Names in lexical order starting with `prefix`, at most `limit` per page. */
-  list(prefix: string, limit: number, cursor?: string): Promise<ListPage>;
-  readMeta(key: string): Promise<string | undefined>;
+  /** The newest record of a name, or undefined when it has none. */
+  latest(name: string, options?: ReadOptions): Promise<StoredRecord | undefined>;
+  /** Every kept record of a name, oldest first. */
+  history(name: string): Promise<StoredRecord[]>;
+  /**
+   * Stores `record` at position `expectedSeq + 1` if the newest position is still
+   * `expectedSeq` (0: the name has no record). Returns the position, or undefined when
+   * another write got there first; the record may then be stored at another position, where
+   * it names the position it wanted and so is recognised as no part of the secret.
+   */
+  append(name: string, record: string, expectedSeq: number): Promise<number | undefined>;
+  /** Destroys every record of a name; false when there was none. */
+  purge(name: string): Promise<boolean>;
+  /** Names starting with `prefix`, each once, at most `limit` per page, in the store's order (lexical locally; unspecified on Parameter Store). */
+  list(prefix: string, limit: number, cursor?: string, options?: ReadOptions): Promise<ListPage>;
+  /** The bookkeeping values that exist among `keys`. */
+  readMeta(keys: readonly string[]): Promise<Map<string, string>>;
   /** Creates `key` only if absent; false when another writer got there first. */
   createMeta(key: string, value: string): Promise<boolean>;
+  deleteMeta(key: string): Promise<void>;
 }
 
 /** Wraps data keys under a key this process never sees in the clear (KMS, or the local key file). */
@@ -50,7 +66,7 @@ export interface InstanceIdentity {
 
 /** Maps a verified instance to the IAM role it runs as; throws `invalid_credentials` if none. */
 export interface RoleResolver {
-  resolveRole(identity: InstanceIdentity): Promise<string>;
+  resolveRole(identity: InstanceIdentity): Promise<ResolvedRole>;
 }
 
 /** A signed sts:GetCallerIdentity request, checked and ready to send: always POST, form body. */
@@ -64,6 +80,8 @@ export interface SignedStsRequest {
 export interface CallerIdentity {
   readonly arn: string;
   readonly account: string;
+  /** For an assumed role: `<role unique id>:<session name>`. */
+  readonly userId?: string | undefined;
 }
 
 /** Sends a checked request to STS; throws `invalid_credentials` if STS refuses the signature. */
@@ -81,6 +99,8 @@ export interface AuditRecord {
   /** How this request authenticated: a token, or a login (EC2 document, IAM) in the request itself. */
   readonly auth?: 'token' | 'ec2' | 'iam' | undefined;
   readonly role?: string | undefined;
+  /** The role's account. */
+  readonly account?: string | undefined;
   /** Instance id, or role/session for IAM. */
   readonly principal?: string | undefined;
   readonly operation: string;
@@ -90,6 +110,10 @@ export interface AuditRecord {
   readonly status: number;
   /** The error code, when there was one. */
   readonly code?: string | undefined;
+  /** A finer reason than the code, e.g. why a 404 was given to a caller who may not read. */
+  readonly reason?: string | undefined;
+  /** The version written or read, when there was one. */
+  readonly version?: number | undefined;
   readonly latencyMs: number;
 }
 

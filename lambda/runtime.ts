@@ -1,16 +1,32 @@
-// Composition root: config -> adapters -> SecretService. Everything built here lives as
-// long as the process (one Lambda container, or one local server).
+// Composition root: config -> adapters -> SecretService and AdminService. Tests replace
+// parts through Overrides, so the wiring they exercise is the wiring that ships. Everything
+// built here lives as long as the process (one Lambda container, or one local server).
 
 import { readFile } from 'node:fs/promises';
+import { CachedSecretStore, type CacheCounts } from './adapters/read-cache';
 import type { AwsConfig, Config, LocalConfig } from './config';
+import { AdminService } from './core/admin';
 import { ExpiringCache } from './core/cache';
+import { memoize } from './core/memo';
 import { Policy } from './core/policy';
 import { NonceBindings } from './core/replay';
 import { SealKeyRing } from './core/seal-keys';
 import { SecretService } from './core/service';
 import { awsTrustStore, parsePemCertificates, TrustStore } from './identity/certs';
 import { verifyIdentityDocument } from './identity/pkcs7';
-import { systemClock, type Clock, type KeyWrapper, type AuditSink, type RoleResolver, type SecretStore, type StsGateway } from './ports';
+import {
+  systemClock,
+  type AuditSink,
+  type Bookkeeping,
+  type Clock,
+  type EventPublisher,
+  type KeyWrapper,
+  type ResolvedRole,
+  type RoleDirectory,
+  type RoleResolver,
+  type SecretStore,
+  type StsGateway,
+} from './ports';
 
 /**
  * Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call
@@ -26,29 +42,85 @@ interface Backends {
   store: SecretStore;
   wrapper: KeyWrapper;
   roles: RoleResolver;
+  directory?: RoleDirectory | undefined;
+  events?: EventPublisher | undefined;
   /** Certificates this backend trusts beyond AWS's (the local development CA). */
   trusted: string[];
 }
 
-export async function createService(config: Config, clock: Clock = systemClock): Promise<SecretService> {
-  const backends = config.backend === 'local' ? await localBackends(config) : await awsBackends(config, clock);
+/** What a test (or a simulation) replaces; everything else is built as it ships. */
+export interface Overrides {
+  readonly clock?: Clock;
+  readonly store?: SecretStore;
+  readonly wrapper?: KeyWrapper;
+  readonly roles?: RoleResolver;
+  readonly sts?: StsGateway;
+  /** null: no role-id pinning. */
+  readonly directory?: RoleDirectory | null;
+  readonly events?: EventPublisher;
+}
+
+export interface Runtime {
+  readonly service: SecretService;
+  readonly admin: AdminService;
+  /** Loads the seal keys and reads the store once: what `/v1/ready` reports. */
+  readonly ready: () => Promise<void>;
+  /** The read cache's hits and misses, when it is on. */
+  readonly cacheCounts?: CacheCounts | undefined;
+}
+
+/** A name no secret can have (names may not end in "/versions"): reading it proves the store answers. */
+const READINESS_PROBE = 'dssss/readiness/versions';
+
+export async function createRuntime(config: Config, overrides: Overrides = {}): Promise<Runtime> {
+  const clock = overrides.clock ?? systemClock;
+  const built = config.backend === 'local' ? await localBackends(config) : await awsBackends(config, clock);
+  const backends: Backends = {
+    ...built,
+    store: overrides.store ?? built.store,
+    wrapper: overrides.wrapper ?? built.wrapper,
+    roles: overrides.roles ?? built.roles,
+    directory: overrides.directory === null ? undefined : (overrides.directory ?? built.directory),
+    events: overrides.events ?? built.events,
+  };
   const extra = [...(await extraCertificates(config)), ...backends.trusted];
   TrustStore.fromPems(extra); // a bad certificate of the operator's still fails the start
   // AWS's ~40 bundled certificates are parsed on the first login: reads with a token never need them.
   let trust: TrustStore | undefined;
-  return new SecretService({
-    store: backends.store,
-    keys: new SealKeyRing(backends.store, backends.wrapper),
+  const policy = new Policy(config);
+  const keys = new SealKeyRing(backends.store, backends.wrapper, clock);
+  const store = config.readCacheSeconds > 0 ? new CachedSecretStore(backends.store, config.readCacheSeconds * 1000, clock) : backends.store;
+  const service = new SecretService({
+    store,
+    keys,
     roles: backends.roles,
     verifyIdentity: (document) => verifyIdentityDocument(document, (trust ??= awsTrustStore(extra))),
-    policy: new Policy(config),
+    policy,
     allowedAccounts: config.allowedAccounts,
-    iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: lazyStsGateway() },
+    iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: overrides.sts ?? lazyStsGateway() },
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
-    nonces: config.nonceMode === 'off' ? undefined : new NonceBindings(backends.store, config.nonceMode, nonceCache(config, clock)),
+    nonces:
+      config.nonceMode === 'off' ? undefined : new NonceBindings(metaBookkeeping(backends.store), config.nonceMode, nonceCache(config, clock)),
     maxDocumentAgeSeconds: config.maxDocumentAgeSeconds,
+    directory: backends.directory,
+    events: backends.events,
+    onEventFailure: (err) => console.error(JSON.stringify({ level: 'error', message: 'change event not published', error: (err as Error)?.name })),
   });
+  const admin = new AdminService({ store, keys, ledger: service.records, policy, clock, publish: (event) => service.publish(event) });
+  const ready = async () => {
+    await keys.ring();
+    await backends.store.latest(READINESS_PROBE, { fresh: true });
+  };
+  return { service, admin, ready, cacheCounts: store instanceof CachedSecretStore ? store.counts : undefined };
+}
+
+/** Nonce bindings as bookkeeping values of the store. */
+function metaBookkeeping(store: SecretStore): Bookkeeping {
+  return {
+    read: async (key) => (await store.readMeta([key])).get(key),
+    createIfAbsent: (key, value) => store.createMeta(key, value),
+  };
 }
 
 /** On AWS, bindings are remembered as long as instance -> role answers; local mode reads its files every time. */
@@ -58,13 +130,8 @@ function nonceCache(config: Config, clock: Clock): ExpiringCache<string> | undef
 
 /** STS over HTTPS, loaded on the first IAM login only. */
 function lazyStsGateway(): StsGateway {
-  let gateway: Promise<StsGateway> | undefined;
-  return {
-    getCallerIdentity: async (request) => {
-      gateway ??= import('./adapters/sts-http').then(({ HttpStsGateway }) => new HttpStsGateway());
-      return (await gateway).getCallerIdentity(request);
-    },
-  };
+  const gateway = memoize(async () => new (await import('./adapters/sts-http')).HttpStsGateway());
+  return { getCallerIdentity: async (request) => (await gateway()).getCallerIdentity(request) };
 }
 
 /** The audit log's destination, from DSSSS_AUDIT_LOG: stdout (Lambda: CloudWatch Logs), a file, or none. */
@@ -106,26 +173,31 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
   ]);
   // Region, credentials and endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SSM, ...) come
   // from the SDK's own environment handling. Clients live as long as the container.
-  const cache = new ExpiringCache<string>(config.roleCacheSeconds * 1000, clock);
-  let resolver: Promise<RoleResolver> | undefined;
-  const loadResolver = async (): Promise<RoleResolver> => {
-    // EC2 and IAM load only on the login path: reads with a token never pay for them.
-    const { EC2Client, IAMClient, Ec2RoleResolver } = await import('./adapters/ec2-roles');
-    return new Ec2RoleResolver(new EC2Client(AWS_CLIENT_OPTIONS), new IAMClient(AWS_CLIENT_OPTIONS), cache);
-  };
+  const instances = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
+  const profiles = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
+  // EC2 and IAM load only on the login path and on writes: reads with a token never pay for them.
+  const module = memoize(() => import('./adapters/ec2-roles'));
+  const iam = memoize(async () => new (await module()).IAMClient(AWS_CLIENT_OPTIONS));
+  const resolver = memoize(async (): Promise<RoleResolver> => {
+    const { EC2Client, Ec2RoleResolver } = await module();
+    return new Ec2RoleResolver(new EC2Client(AWS_CLIENT_OPTIONS), await iam(), instances, profiles);
+  });
+  const directory = memoize(async (): Promise<RoleDirectory> => new (await module()).IamRoleDirectory(await iam(), clock));
   return {
     store: new SsmSecretStore(new SSMClient(AWS_CLIENT_OPTIONS), config.parameterPrefix),
     wrapper: new KmsKeyWrapper(new KMSClient(AWS_CLIENT_OPTIONS), config.kmsKeyId, config.parameterPrefix),
-    roles: {
-      resolveRole: async (identity) => {
-        resolver ??= loadResolver().catch((err: unknown) => {
-          resolver = undefined;
-          throw err;
-        });
-        return (await resolver).resolveRole(identity);
-      },
-    },
+    roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
+    directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },
+    events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment),
     trusted: [],
   };
 }
 
+/** EventBridge, loaded on the first change. */
+function lazyEvents(bus: string, deployment: string): EventPublisher {
+  const publisher = memoize(async () => {
+    const { EventBridgeClient, EventBridgePublisher } = await import('./adapters/eventbridge-events');
+    return new EventBridgePublisher(new EventBridgeClient(AWS_CLIENT_OPTIONS), bus, deployment);
+  });
+  return { publish: async (events) => (await publisher()).publish(events) };
+}

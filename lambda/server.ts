@@ -6,22 +6,23 @@ import { parseArgs } from 'node:util';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createAuditSink, createService } from './runtime';
+import { createAuditSink, createRuntime } from './runtime';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { port: { type: 'string' }, host: { type: 'string' } },
     strict: true,
   });
-  const port = Number(values.port ?? process.env.PORT ?? 8000);
+  const config = loadConfig();
+  const port = values.port === undefined ? config.port : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('--port must be 0 to 65535');
   const host = values.host ?? '127.0.0.1';
-  const config = loadConfig();
-  const app = createApp(await createService(config), await createAuditSink(config));
+  const app = createApp(await createRuntime(config), { audit: await createAuditSink(config) });
 
   // Requests Node parses but the adapter cannot turn into a Request (a bad Host header, a
   // raw non-ASCII path) still get the JSON error model.
-  const listener = getRequestListener(app.fetch, {
+  // The app learns of the Node request only what RequestContext says: the raw path.
+  const listener = getRequestListener((request, env: { incoming: { url?: string } }) => app.fetch(request, { request: { rawPath: env.incoming.url } }), {
     hostname: host,
     errorHandler: () => Response.json(errorBody('bad_request', 'malformed request'), { status: 400 }),
   });

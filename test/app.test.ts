@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_BODY_BYTES } from '../lambda/app';
 import { MAX_SECRET_BYTES } from '../lambda/core/service';
 import { ACCOUNT, errorOf, localFixture, type Fixture } from './helpers';
@@ -84,7 +84,7 @@ describe('authentication on /v1/secret routes', () => {
     const direct = await f.request('GET', '/v1/secret/app/x', { headers: { Authentication: await f.identity('web') } });
     expect(direct.status).toBe(200);
     const fresh = direct.headers.get('Reauthentication');
-    expect(fresh).toMatch(/^dssss\.v1\./);
+    expect(fresh).toMatch(/^dssss\.v2\./);
     expect((await f.request('GET', '/v1/secret/app/x', { token: fresh! })).status).toBe(200);
   });
 
@@ -141,20 +141,27 @@ describe('PUT and GET /v1/secret/{name}', () => {
     expect((await f.request('GET', '/v1/secret/v?version=0', { token: web })).status).toBe(400);
   });
 
-  it('refuses a reader outside the secret\'s roles with 403, and never shows the value', async () => {
+  it('answers a reader outside the secret\'s roles exactly as for a missing name (finding 6), and never shows the value', async () => {
     await put(await f.login('web'), 'app/x', 'topsecret', ['web']);
     for (const role of ['other', 'dssssadmin']) {
-      const response = await f.request('GET', '/v1/secret/app/x', { token: await f.login(role) });
-      expect(response.status).toBe(403);
-      expect(await response.text()).not.toContain('topsecret');
+      const token = await f.login(role);
+      const response = await f.request('GET', '/v1/secret/app/x', { token });
+      const missing = await f.request('GET', '/v1/secret/app/nothing-here', { token });
+      expect(response.status).toBe(404);
+      const [hidden, absent] = [await errorOf(response), await errorOf(missing)];
+      expect(hidden.code).toBe(absent.code);
+      expect(hidden.message.replace('app/x', 'NAME')).toBe(absent.message.replace('app/nothing-here', 'NAME'));
+      expect(JSON.stringify(hidden)).not.toContain('topsecret');
     }
+    // The audit line keeps the difference.
+    expect(f.audit.filter((a) => a.name === 'app/x' && a.operation === 'get').map((a) => a.reason)).toEqual(['not_a_reader', 'not_a_reader']);
   });
 
   it('closes older versions to a role the latest version no longer names', async () => {
     const web = await f.login('web');
     await put(web, 'n', 'old', ['web', 'worker']);
     await put(web, 'n', 'new', ['web']);
-    expect((await f.request('GET', '/v1/secret/n?version=1', { token: await f.login('worker') })).status).toBe(403);
+    expect((await f.request('GET', '/v1/secret/n?version=1', { token: await f.login('worker') })).status).toBe(404);
   });
 
   it('refuses an overwrite by a role outside the existing roles with 403, leaving the secret intact', async () => {
@@ -315,8 +322,125 @@ describe('the error model', () => {
 
 async function localFixtureOn(dir: string) {
   const { createApp } = await import('../lambda/app');
-  const { createService } = await import('../lambda/runtime');
+  const { createRuntime } = await import('../lambda/runtime');
   const { loadConfig } = await import('../lambda/config');
-  const app = createApp(await createService(loadConfig({ DSSSS_DATA_DIR: dir })));
+  const app = createApp(await createRuntime(loadConfig({ DSSSS_DATA_DIR: dir })));
   return { request: (method: string, path: string, o: { token: string }) => app.request(path, { method, headers: { Reauthentication: o.token } }) };
 }
+
+describe('soft delete, restore, purge, history', () => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await localFixture();
+  });
+
+  it('keeps every version through a delete, restores the last live one as a new version, and purges for good', async () => {
+    const [web, admin, other] = [await f.login('web'), await f.login('dssssadmin'), await f.login('other')];
+    const put = (token: string, value: string, roles = ['web']) => f.request('PUT', '/v1/secret/soft/x', { token, body: { Secret: value, Roles: roles } });
+    expect((await put(web, 'one')).status).toBe(200);
+    expect((await put(web, 'two')).status).toBe(200);
+    expect((await f.request('DELETE', '/v1/secret/soft/x', { token: web })).status).toBe(403);
+    expect((await f.request('DELETE', '/v1/secret/soft/x', { token: admin })).status).toBe(204);
+
+    // Absent to reads and listings; its last readers learn it was deleted, others see a plain 404.
+    expect(await errorOf(await f.request('GET', '/v1/secret/soft/x', { token: web }))).toMatchObject({ status: 404, code: 'deleted' });
+    expect(await errorOf(await f.request('GET', '/v1/secret/soft/x', { token: other }))).toMatchObject({ status: 404, code: 'not_found' });
+    expect(await (await f.request('GET', '/v1/secrets?prefix=soft/', { token: web })).json()).toEqual({ names: [] });
+    expect(await (await f.request('GET', '/v1/secrets?prefix=soft/&deleted=true', { token: admin })).json()).toEqual({ names: ['soft/x'] });
+    expect((await f.request('GET', '/v1/secrets?prefix=soft/&deleted=true', { token: web })).status).toBe(403);
+    // Writing it again is refused until it is restored or purged: no one inherits the old history by accident.
+    expect(await errorOf(await put(web, 'three'))).toMatchObject({ status: 409, code: 'conflict' });
+    expect((await put(other, 'squat', ['other'])).status).toBe(403);
+
+    const history = (await (await f.request('GET', '/v1/secret/soft/x/versions', { token: web })).json()) as { versions: { version: number; operation: string; deleted: boolean; by: { role: string } }[] };
+    expect(history.versions.map((v) => [v.version, v.operation, v.by.role])).toEqual([[3, 'delete', 'dssssadmin'], [2, 'put', 'web'], [1, 'put', 'web']]);
+    expect(JSON.stringify(history)).not.toMatch(/one|two/);
+
+    expect((await f.request('POST', '/v1/secret/soft/x/restore', { token: web })).status).toBe(403);
+    expect(await (await f.request('POST', '/v1/secret/soft/x/restore', { token: admin })).json()).toEqual({ name: 'soft/x', version: 4, restoredFrom: 2 });
+    expect(await (await f.request('GET', '/v1/secret/soft/x', { token: web })).json()).toEqual({ name: 'soft/x', secret: 'two', version: 4, roles: ['web'] });
+    // Every version written before the delete reads back.
+    expect(await (await f.request('GET', '/v1/secret/soft/x?version=1', { token: web })).json()).toMatchObject({ secret: 'one', version: 1 });
+    expect((await f.request('POST', '/v1/secret/soft/x/restore', { token: admin })).status).toBe(409);
+
+    expect((await f.request('DELETE', '/v1/secret/soft/x?purge=true', { token: web })).status).toBe(403);
+    expect((await f.request('DELETE', '/v1/secret/soft/x?purge=true', { token: admin })).status).toBe(204);
+    expect((await f.request('GET', '/v1/secret/soft/x/versions', { token: admin })).status).toBe(404);
+    expect((await put(web, 'fresh')).status).toBe(200);
+    expect(await (await f.request('GET', '/v1/secret/soft/x', { token: web })).json()).toMatchObject({ secret: 'fresh', version: 1 });
+  });
+
+  it('reads every readable secret under a prefix in one request (bulk read)', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    await f.request('PUT', '/v1/secret/bulk/a', { token: web, body: { Secret: 'A', Roles: ['web'] } });
+    await f.request('PUT', '/v1/secret/bulk/b', { token: admin, body: { Secret: 'B', Roles: ['dssssadmin'] } });
+    const page = await (await f.request('GET', '/v1/secrets?prefix=bulk/&values=true', { token: web })).json();
+    expect(page).toEqual({ names: ['bulk/a'], secrets: [{ name: 'bulk/a', secret: 'A', version: 1, roles: ['web'] }] });
+    // An admin lists every name but reads only what names it.
+    expect(await (await f.request('GET', '/v1/secrets?prefix=bulk/&values=true', { token: admin })).json()).toEqual({
+      names: ['bulk/a', 'bulk/b'],
+      secrets: [{ name: 'bulk/b', secret: 'B', version: 1, roles: ['dssssadmin'] }],
+    });
+    expect((await f.request('GET', '/v1/secrets?prefix=bulk/&values=yes', { token: web })).status).toBe(400);
+  });
+
+  it('rotates the seal key: new writes use it, old versions and old tokens still work, rewrap moves every secret, retire waits', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    await f.request('PUT', '/v1/secret/rot/a', { token: web, body: { Secret: 'a1', Roles: ['web'] } });
+    await f.request('PUT', '/v1/secret/rot/a', { token: web, body: { Secret: 'a2', Roles: ['web'] } });
+    expect((await f.request('POST', '/v1/admin/seal-keys', { token: web })).status).toBe(403);
+    const rotated = await f.request('POST', '/v1/admin/seal-keys', { token: admin });
+    expect(rotated.status).toBe(201);
+    const { id: newId } = (await rotated.json()) as { id: string };
+    const ring = (await (await f.request('GET', '/v1/admin/seal-keys', { token: admin })).json()) as { keys: { id: string; current: boolean }[] };
+    expect(ring.keys).toHaveLength(2);
+    const oldId = ring.keys.find((k) => !k.current)!.id;
+    // The token issued before the rotation still works.
+    expect((await f.request('GET', '/v1/secret/rot/a?version=1', { token: web })).status).toBe(200);
+    // Not retirable while records use it, nor within 65 minutes.
+    expect((await f.request('DELETE', `/v1/admin/seal-keys/${oldId}`, { token: admin })).status).toBe(409);
+    let next: string | undefined;
+    let rewrapped = 0;
+    do {
+      const page = (await (await f.request('POST', `/v1/admin/rewrap${next ? `?next=${next}` : ''}`, { token: admin })).json()) as { rewrapped: number; next?: string };
+      rewrapped += page.rewrapped;
+      next = page.next;
+    } while (next);
+    expect(rewrapped).toBeGreaterThan(0);
+    // Idempotent: a second run has nothing to do.
+    expect(await (await f.request('POST', '/v1/admin/rewrap', { token: admin })).json()).toMatchObject({ rewrapped: 0 });
+    expect(await (await f.request('GET', '/v1/secret/rot/a', { token: web })).json()).toEqual({ name: 'rot/a', secret: 'a2', version: 2, roles: ['web'] });
+    expect(await (await f.request('GET', '/v1/secret/rot/a?version=1', { token: web })).json()).toMatchObject({ secret: 'a1', version: 1 });
+    const history = (await (await f.request('GET', '/v1/secret/rot/a/versions', { token: web })).json()) as { versions: unknown[] };
+    expect(history.versions).toHaveLength(2);
+    expect((await f.request('DELETE', `/v1/admin/seal-keys/${oldId}`, { token: admin })).status).toBe(409); // too soon
+    f.clock.time += 66 * 60_000;
+    const fresh = await f.login('web');
+    const freshAdmin = await f.login('dssssadmin');
+    expect((await f.request('DELETE', `/v1/admin/seal-keys/${newId}`, { token: freshAdmin })).status).toBe(409); // the newest
+    expect((await f.request('DELETE', `/v1/admin/seal-keys/${oldId}`, { token: freshAdmin })).status).toBe(204);
+    expect(await (await f.request('GET', '/v1/secret/rot/a?version=1', { token: fresh })).json()).toMatchObject({ secret: 'a1' });
+  });
+});
+
+describe('change events', () => {
+  it('publishes one event per change with no secret material, and a failed publish never fails the write', async () => {
+    const published: unknown[] = [];
+    let fail = false;
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const f = await localFixture({}, { events: { publish: async (events) => { if (fail) throw new Error('bus down'); published.push(...events); } } });
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    expect((await f.request('PUT', '/v1/secret/ev/a', { token: web, body: { Secret: 'canary-value', Roles: ['web'] } })).status).toBe(200);
+    expect((await f.request('DELETE', '/v1/secret/ev/a', { token: admin })).status).toBe(204);
+    expect(published).toMatchObject([
+      { operation: 'put', name: 'ev/a', version: 1, actor: { role: 'web', account: ACCOUNT } },
+      { operation: 'delete', name: 'ev/a', version: 2, actor: { role: 'dssssadmin' } },
+    ]);
+    expect(JSON.stringify(published)).not.toMatch(/canary-value|dssss\.v2\./);
+    fail = true;
+    expect((await f.request('POST', '/v1/secret/ev/a/restore', { token: admin })).status).toBe(200);
+    expect(await (await f.request('GET', '/v1/secret/ev/a', { token: web })).json()).toMatchObject({ secret: 'canary-value', version: 3 });
+    expect(errors.mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringContaining('change event not published'));
+    errors.mockRestore();
+  });
+});

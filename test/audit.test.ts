@@ -92,7 +92,7 @@ describe('audit log', () => {
 
   it('goes to <data dir>/audit.log by default in local mode, to stdout on AWS, and is configurable', async () => {
     expect(loadConfig({ DSSSS_DATA_DIR: '/tmp/d' }).auditLog).toEqual({ file: '/tmp/d/audit.log' });
-    expect(loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_KMS_KEY_ID: 'k', DSSSS_ALLOWED_ACCOUNTS: '111122223333' }).auditLog).toBe('stdout');
+    expect(loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*', DSSSS_KMS_KEY_ID: 'k', DSSSS_ALLOWED_ACCOUNTS: '111122223333' }).auditLog).toBe('stdout');
     expect(loadConfig({ DSSSS_AUDIT_LOG: 'off' }).auditLog).toBe('off');
     expect(loadConfig({ DSSSS_AUDIT_LOG: '/var/log/dssss.log' }).auditLog).toEqual({ file: '/var/log/dssss.log' });
   });

@@ -11,7 +11,7 @@ import { LocalRegistry } from '../lambda/adapters/local-registry';
 import { loadConfig } from '../lambda/config';
 import { signIdentityDocument } from '../lambda/identity/dev-ca';
 import type { AuditRecord } from '../lambda/ports';
-import { createService } from '../lambda/runtime';
+import { createRuntime, type Overrides } from '../lambda/runtime';
 
 export const ACCOUNT = '111122223333';
 
@@ -21,14 +21,20 @@ export interface RequestOptions {
   body?: unknown;
 }
 
-export async function localFixture(env: Record<string, string> = {}) {
+/**
+ * `env` as the server would read it. Unless a test says otherwise, the home account is
+ * ACCOUNT and any role may create any name (DSSSS_WRITER_ROLES=*): tests of the create
+ * rules set their own.
+ */
+export async function localFixture(env: Record<string, string> = {}, overrides: Omit<Overrides, 'clock'> = {}) {
   // A given DSSSS_DATA_DIR is a restart on existing data.
   const dir = env.DSSSS_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'dssss-app-')));
   const clock = { time: Date.now(), now(): number { return this.time; } };
-  const config = loadConfig({ DSSSS_DATA_DIR: dir, ...env });
+  const config = loadConfig({ DSSSS_DATA_DIR: dir, DSSSS_ACCOUNT_ID: ACCOUNT, DSSSS_WRITER_ROLES: '*', ...env });
   // Every request's audit line, for tests to inspect.
   const audit: AuditRecord[] = [];
-  const app = createApp(await createService(config, clock), { write: (record) => audit.push(record) });
+  const runtime = await createRuntime(config, { ...overrides, clock });
+  const app = createApp(runtime, { audit: { write: (record) => audit.push(record) } });
   const registry = new LocalRegistry(dir);
   const ca = await ensureDevCa(dir);
 
@@ -48,7 +54,7 @@ export async function localFixture(env: Record<string, string> = {}) {
     const body =
       options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     // As the local server passes it: the raw request line, before URL normalisation.
-    return app.request(path, { method, headers, body }, { incoming: { url: path } });
+    return app.request(path, { method, headers, body }, { request: { rawPath: path } });
   }
 
   async function login(role: string): Promise<string> {
@@ -57,7 +63,7 @@ export async function localFixture(env: Record<string, string> = {}) {
     return ((await response.json()) as { token: string }).token;
   }
 
-  return { dir, app, audit, clock, config, registry, ca, document, identity, request, login };
+  return { dir, app, runtime, audit, clock, config, registry, ca, document, identity, request, login };
 }
 
 export type Fixture = Awaited<ReturnType<typeof localFixture>>;

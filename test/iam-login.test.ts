@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { signGetCallerIdentity, type IamLoginBody } from '../cli/credentials';
 import { createApp } from '../lambda/app';
 import { ConfigError, loadConfig } from '../lambda/config';
-import { createService } from '../lambda/runtime';
+import { createRuntime } from '../lambda/runtime';
 import { errorOf, localFixture, type Fixture } from './helpers';
 
 const SERVER_ID = 'dssss-test';
@@ -69,6 +69,30 @@ async function body(serverId = SERVER_ID): Promise<IamLoginBody> {
 const login = (payload: unknown) => f.request('POST', '/v1/auth/iam', { body: payload });
 
 describe('POST /v1/auth/iam', () => {
+  it('instance role credentials (a session named i-...) meet the EC2 defences: running instance, same role, nonce (finding 1)', async () => {
+    const nonceFixture = await localFixture({ AWS_ENDPOINT_URL_STS: endpoint, DSSSS_SERVER_ID: SERVER_ID, DSSSS_ALLOWED_ACCOUNTS: '111122223333', DSSSS_NONCE_MODE: 'required' });
+    const iamLogin = (payload: unknown, headers: Record<string, string> = {}) => nonceFixture.request('POST', '/v1/auth/iam', { body: payload, headers });
+    const instance = 'i-0aaaaaaaaaaaaaaa1';
+    sts.arn = `arn:aws:sts::111122223333:assumed-role/webapp/${instance}`;
+    // Not a registered (running) instance: refused, as its EC2 login would be.
+    expect((await errorOf(await iamLogin(await body()))).status).toBe(401);
+    // Running, but as another role: refused.
+    await nonceFixture.registry.register(instance, '111122223333', 'other');
+    expect((await errorOf(await iamLogin(await body()))).status).toBe(401);
+    await nonceFixture.registry.register(instance, '111122223333', 'webapp');
+    // required: no nonce, no login, by either path.
+    expect(await errorOf(await iamLogin(await body()))).toMatchObject({ status: 401, message: expect.stringMatching(/X-Dssss-Nonce/) });
+    const nonce = 'n'.repeat(24);
+    expect((await iamLogin(await body(), { 'X-Dssss-Nonce': nonce })).status).toBe(200);
+    // The binding made over IAM holds for the identity document too, and the other way round.
+    expect((await iamLogin(await body(), { 'X-Dssss-Nonce': 'm'.repeat(24) })).status).toBe(401);
+    const ec2 = await nonceFixture.request('GET', '/v1/auth', { headers: { Authentication: nonceFixture.document(instance), 'X-Dssss-Nonce': 'm'.repeat(24) } });
+    expect(ec2.status).toBe(401);
+    // An ECS task's session (not an instance id) is not affected.
+    sts.arn = 'arn:aws:sts::111122223333:assumed-role/worker/ecs-task-1';
+    expect((await iamLogin(await body())).status).toBe(200);
+  });
+
   it('forwards the signed request to STS and issues a token for the role in the answer', async () => {
     const response = await login(await body());
     expect(response.status).toBe(200);
@@ -87,12 +111,12 @@ describe('POST /v1/auth/iam', () => {
     await f.request('PUT', '/v1/secret/app/queue', { token: admin, body: { Secret: 'amqp://q', Roles: ['worker'] } });
     await f.request('PUT', '/v1/secret/app/db', { token: admin, body: { Secret: 'hunter2', Roles: ['web'] } });
     expect(await (await f.request('GET', '/v1/secret/app/queue', { token })).json()).toMatchObject({ secret: 'amqp://q' });
-    expect((await f.request('GET', '/v1/secret/app/db', { token })).status).toBe(403);
+    expect((await f.request('GET', '/v1/secret/app/db', { token })).status).toBe(404);
   });
 
   it('returns the bare token with Accept: text/plain', async () => {
     const response = await f.request('POST', '/v1/auth/iam', { body: await body(), headers: { Accept: 'text/plain' } });
-    expect(await response.text()).toMatch(/^dssss\.v1\./);
+    expect(await response.text()).toMatch(/^dssss\.v2\./);
   });
 
   it.each([
@@ -158,16 +182,16 @@ describe('POST /v1/auth/iam', () => {
   });
 
   it('is off (404) on AWS backends without DSSSS_SERVER_ID', async () => {
-    const config = loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_KMS_KEY_ID: 'alias/k', DSSSS_ALLOWED_ACCOUNTS: '111122223333', AWS_REGION: 'us-east-1' });
+    const config = loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*', DSSSS_KMS_KEY_ID: 'alias/k', DSSSS_ALLOWED_ACCOUNTS: '111122223333', AWS_REGION: 'us-east-1' });
     expect(config.iamLogin).toBeUndefined();
-    const app = createApp(await createService(config));
+    const app = createApp(await createRuntime(config));
     expect(await errorOf(await app.request('/v1/auth/iam', { method: 'POST', body: JSON.stringify(await body()) }))).toMatchObject({ status: 404 });
     expect(fetchSpy).not.toHaveBeenCalled();
   });
 });
 
 describe('IAM login configuration', () => {
-  const aws = { DSSSS_BACKEND: 'aws', DSSSS_KMS_KEY_ID: 'alias/k', DSSSS_ALLOWED_ACCOUNTS: '111122223333' };
+  const aws = { DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*', DSSSS_KMS_KEY_ID: 'alias/k', DSSSS_ALLOWED_ACCOUNTS: '111122223333' };
 
   it('is on in local mode only with allowed accounts (server id dssss-local), and on AWS only with DSSSS_SERVER_ID', () => {
     expect(loadConfig({}).iamLogin).toBeUndefined();

@@ -85,8 +85,8 @@ describe('NonceBindings under concurrent first logins', () => {
   it('binds exactly one nonce; every other first login is refused', async () => {
     const values = new Map<string, string>();
     const store = {
-      readMeta: async (key: string) => values.get(key),
-      createMeta: async (key: string, value: string) => {
+      read: async (key: string) => values.get(key),
+      createIfAbsent: async (key: string, value: string) => {
         await new Promise((r) => setTimeout(r, Math.random() * 5));
         if (values.has(key)) return false;
         values.set(key, value);
@@ -102,7 +102,7 @@ describe('NonceBindings under concurrent first logins', () => {
   });
 
   it('treats a malformed stored binding as an integrity failure (503), not a match', async () => {
-    const bindings = new NonceBindings({ readMeta: async () => 'garbage', createMeta: async () => false }, 'optional');
+    const bindings = new NonceBindings({ read: async () => "garbage", createIfAbsent: async () => false }, 'optional');
     await expect(bindings.check('i-0123456789abcdef0', nonce())).rejects.toMatchObject({ code: 'integrity', status: 503 });
   });
 });

@@ -4,12 +4,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDevCa, type DevCa } from '../identity/dev-ca';
-import { createFileExclusive, isMissing } from './files';
+import { assertPrivate, createFileExclusive, isMissing } from './files';
 
 export const DEV_CA_FILE = 'dev-ca.json';
 
 export async function ensureDevCa(dataDir: string): Promise<DevCa> {
   const path = join(dataDir, DEV_CA_FILE);
+  // A CA someone else could have planted or read mints identity documents: refuse it.
+  await assertPrivate(dataDir, 'the data dir');
+  await assertPrivate(path, 'the development CA');
   // A CA already there is used as it is: making its RSA key pair takes 50 to 250 ms.
   const existing = await readFile(path, 'utf8').catch((err: unknown) => {
     if (isMissing(err)) return undefined;

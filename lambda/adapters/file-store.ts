@@ -1,12 +1,14 @@
 // SecretStore on local files: one JSON file per secret holding its versions, one file per
 // bookkeeping value. One server process owns a data dir; it keeps an index in memory.
+// Appends are compare-and-set under a per-name lock.
 
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conflict, DssssError, notFound } from '../core/errors';
+import { DssssError } from '../core/errors';
+import { memoize } from '../core/memo';
 import type { ListPage, SecretStore, StoredRecord } from '../ports';
-import { createFileExclusive, isMissing, writeFileAtomic } from './files';
+import { assertPrivate, createFileExclusive, isMissing, writeFileAtomic } from './files';
 
 /** Parameter Store keeps 100 versions of a parameter; so does the local store. */
 export const MAX_VERSIONS = 100;
@@ -19,87 +21,107 @@ interface SecretFile {
 export class FileSecretStore implements SecretStore {
   private readonly secretsDir: string;
   private readonly metaDir: string;
-  private index: Promise<Map<string, SecretFile>> | undefined;
+  private readonly load = memoize(() => this.readAll());
   /** Secret files that do not parse or sit under the wrong name: their names answer `integrity`. */
   private readonly damaged = new Set<string>();
   /** Writes to one name run one after another. */
   private readonly queues = new Map<string, Promise<unknown>>();
 
-  constructor(dataDir: string) {
+  constructor(private readonly dataDir: string) {
     this.secretsDir = join(dataDir, 'secrets');
     this.metaDir = join(dataDir, 'meta');
   }
 
-  async read(name: string, version?: number): Promise<StoredRecord | undefined> {
+  async latest(name: string): Promise<StoredRecord | undefined> {
     const index = await this.load();
     this.assertIntact(name);
-    const file = index.get(name);
-    if (!file) return undefined;
-    const entry = version === undefined ? file.versions.at(-1) : file.versions.find((v) => v.version === version);
-    return entry && { record: entry.record, version: entry.version };
+    const entry = index.get(name)?.versions.at(-1);
+    return entry && { record: entry.record, seq: entry.version };
   }
 
-  create(name: string, record: string): Promise<number> {
+  async history(name: string): Promise<StoredRecord[]> {
+    const index = await this.load();
+    this.assertIntact(name);
+    return (index.get(name)?.versions ?? []).map((v) => ({ record: v.record, seq: v.version }));
+  }
+
+  /** Compare-and-set under the name's lock: lands only if the newest position is still `expectedSeq`. */
+  append(name: string, record: string, expectedSeq: number): Promise<number | undefined> {
     return this.serialize(name, async (index) => {
       this.assertIntact(name);
-      if (index.has(name)) throw conflict(`secret ${name} already exists`);
-      const file: SecretFile = { name, versions: [{ version: 1, record }] };
-      if (!(await createFileExclusive(this.pathOf(name), JSON.stringify(file)))) {
-        throw conflict(`secret ${name} already exists`);
+      const current = index.get(name);
+      const newest = current?.versions.at(-1)?.version ?? 0;
+      if (newest !== expectedSeq) return undefined;
+      const seq = newest + 1;
+      const file: SecretFile = { name, versions: [...(current?.versions ?? []), { version: seq, record }].slice(-MAX_VERSIONS) };
+      if (current === undefined) {
+        // Another process sharing the data dir may have created it meanwhile: that one won.
+        if (!(await createFileExclusive(this.pathOf(name), JSON.stringify(file)))) return undefined;
+      } else {
+        await writeFileAtomic(this.pathOf(name), JSON.stringify(file));
       }
       index.set(name, file);
-      return 1;
+      return seq;
     });
   }
 
-  update(name: string, record: string): Promise<number> {
+  purge(name: string): Promise<boolean> {
     return this.serialize(name, async (index) => {
-      const current = index.get(name);
-      if (!current) throw notFound(`secret ${name} not found`);
-      const version = (current.versions.at(-1)?.version ?? 0) + 1;
-      const file: SecretFile = { name, versions: [...current.versions, { version, record }].slice(-MAX_VERSIONS) };
-      await writeFileAtomic(this.pathOf(name), JSON.stringify(file));
-      index.set(name, file);
-      return version;
-    });
-  }
-
-  delete(name: string): Promise<boolean> {
-    return this.serialize(name, async (index) => {
-      if (!index.has(name)) return false;
+      if (!index.has(name) && !this.damaged.has(this.fileOf(name))) return false;
       await rm(this.pathOf(name), { force: true });
       index.delete(name);
+      this.damaged.delete(this.fileOf(name));
       return true;
     });
   }
 
   async list(prefix: string, limit: number, cursor?: string): Promise<ListPage> {
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    const names = [...(await this.load()).keys()]
-      .filter((name) => name.startsWith(prefix) && (after === undefined || name > after))
-      .sort();
-    const page = names.slice(0, limit);
     const index = await this.load();
+    const names = [...index.keys()].filter((name) => name.startsWith(prefix) && (after === undefined || name > after)).sort();
+    const page = names.slice(0, limit);
     const entries = page.flatMap((name) => {
       const latest = index.get(name)?.versions.at(-1);
-      return latest ? [{ name, record: latest.record }] : [];
+      return latest ? [{ name, record: latest.record, seq: latest.version }] : [];
     });
     const last = page.at(-1);
     return { entries, next: names.length > limit && last !== undefined ? encodeCursor(last) : undefined };
   }
 
-  async readMeta(key: string): Promise<string | undefined> {
-    try {
-      return await readFile(join(this.metaDir, key), 'utf8');
-    } catch (err) {
-      if (isMissing(err)) return undefined;
-      throw err;
-    }
+  async readMeta(keys: readonly string[]): Promise<Map<string, string>> {
+    await this.assertDataDir();
+    const found = new Map<string, string>();
+    await Promise.all(
+      keys.map(async (key) => {
+        try {
+          found.set(key, await readFile(join(this.metaDir, key), 'utf8'));
+        } catch (err) {
+          if (!isMissing(err)) throw err;
+        }
+      }),
+    );
+    return found;
   }
 
-  createMeta(key: string, value: string): Promise<boolean> {
+  async createMeta(key: string, value: string): Promise<boolean> {
+    await this.assertDataDir();
     return createFileExclusive(join(this.metaDir, key), value);
   }
+
+  async deleteMeta(key: string): Promise<void> {
+    await rm(join(this.metaDir, key), { force: true });
+  }
+
+  /** The data dir and its parts are this user's alone, or nothing is read from them. */
+  private readonly assertDataDir = memoize(async () => {
+    for (const [path, what] of [
+      [this.dataDir, 'data dir'],
+      [this.secretsDir, 'secrets dir'],
+      [this.metaDir, 'meta dir'],
+    ] as const) {
+      await assertPrivate(path, `the ${what}`);
+    }
+  });
 
   private assertIntact(name: string): void {
     if (this.damaged.has(this.fileOf(name))) {
@@ -116,15 +138,9 @@ export class FileSecretStore implements SecretStore {
     return join(this.secretsDir, this.fileOf(name));
   }
 
-  private load(): Promise<Map<string, SecretFile>> {
-    this.index ??= this.readAll().catch((err: unknown) => {
-      this.index = undefined;
-      throw err;
-    });
-    return this.index;
-  }
 
   private async readAll(): Promise<Map<string, SecretFile>> {
+    await this.assertDataDir();
     const index = new Map<string, SecretFile>();
     let files: string[];
     try {

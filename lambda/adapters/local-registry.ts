@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { DssssError, invalidCredentials } from '../core/errors';
-import { isRoleName } from '../core/names';
-import type { InstanceIdentity, RoleResolver } from '../ports';
+import { isRoleName } from '../core/roles';
+import type { InstanceIdentity, ResolvedRole, RoleResolver } from '../ports';
 import { isMissing, writeFileAtomic } from './files';
 
 export const REGISTRY_DIR = 'instances';
@@ -23,7 +23,7 @@ export class LocalRegistry implements RoleResolver {
     this.dir = join(dataDir, REGISTRY_DIR);
   }
 
-  async resolveRole(identity: InstanceIdentity): Promise<string> {
+  async resolveRole(identity: InstanceIdentity): Promise<ResolvedRole> {
     if (!INSTANCE_ID.test(identity.instanceId)) throw invalidCredentials('instance is not registered');
     let text: string;
     try {
@@ -35,7 +35,7 @@ export class LocalRegistry implements RoleResolver {
     const entry = Entry.safeParse(safeJson(text));
     if (!entry.success) throw new DssssError('unavailable', 'an instance registration in the data dir is malformed', 60);
     if (entry.data.account !== identity.accountId) throw invalidCredentials('instance is registered to another account');
-    return entry.data.role;
+    return { role: entry.data.role };
   }
 
   async register(instanceId: string, account: string, role: string): Promise<void> {

@@ -1,17 +1,20 @@
 // SecretStore on SSM Parameter Store: one String parameter per secret under
 // `<prefix>secrets/`, bookkeeping under `<prefix>meta/`. The values are sealed records, so
-// SecureString would only add a KMS call per read. History comes from the parameter's own
-// versions; creation is `Overwrite: false`, so concurrent creates cannot both land.
+// SecureString would only add a KMS call per read. A secret's records are the parameter's
+// versions (GetParameterHistory); appends are compare-and-set through the position each
+// record names (see append).
 
 import {
   DeleteParameterCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
+  GetParametersCommand,
   PutParameterCommand,
   SSMClient,
   type ParameterTier,
 } from '@aws-sdk/client-ssm';
-import { conflict, DssssError } from '../core/errors';
+import { DssssError } from '../core/errors';
 import type { ListedRecord, ListPage, SecretStore, StoredRecord } from '../ports';
 import { dependencyError, errorName } from './aws-errors';
 
@@ -36,24 +39,44 @@ export class SsmSecretStore implements SecretStore {
     this.metaPath = `${prefix}meta/`;
   }
 
-  async read(name: string, version?: number): Promise<StoredRecord | undefined> {
-    const selector = version === undefined ? '' : `:${version}`;
-    const parameter = await this.get(`${this.secretsPath}${name}${selector}`);
-    return parameter && { record: parameter.value, version: parameter.version };
+  async latest(name: string): Promise<StoredRecord | undefined> {
+    const parameter = await this.get(this.secretsPath + name);
+    return parameter && { record: parameter.value, seq: parameter.version };
   }
 
-  create(name: string, record: string): Promise<number> {
-    return this.put(this.secretsPath + name, record, false).then((version) => {
-      if (version === undefined) throw conflict(`secret ${name} already exists`);
-      return version;
-    });
+  /** GetParameterHistory, every page: Parameter Store keeps the last 100 versions. */
+  async history(name: string): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
+    let next: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.ssm.send(new GetParameterHistoryCommand({ Name: this.secretsPath + name, MaxResults: 50, NextToken: next }));
+      } catch (err) {
+        if (errorName(err) === 'ParameterNotFound') return [];
+        throw dependencyError(err, WHAT);
+      }
+      for (const p of page.Parameters ?? []) {
+        if (p.Value !== undefined && p.Version !== undefined) out.push({ record: p.Value, seq: p.Version });
+      }
+      next = page.NextToken || undefined;
+    } while (next !== undefined);
+    return out.sort((a, b) => a.seq - b.seq);
   }
 
-  async update(name: string, record: string): Promise<number> {
-    return (await this.put(this.secretsPath + name, record, true))!;
+  /**
+   * PutParameter has no version precondition, so the compare-and-set is in the record: it
+   * names the position it must stand at (`expectedSeq + 1`), and it counts only if Parameter
+   * Store gave it that version. A first record is created with `Overwrite: false`, so of two
+   * concurrent creates one fails outright. A record that landed elsewhere lost its race; the
+   * ledger reads past it (ledger.ts).
+   */
+  async append(name: string, record: string, expectedSeq: number): Promise<number | undefined> {
+    const version = await this.put(this.secretsPath + name, record, expectedSeq > 0);
+    return version === expectedSeq + 1 ? version : undefined;
   }
 
-  async delete(name: string): Promise<boolean> {
+  async purge(name: string): Promise<boolean> {
     try {
       await this.ssm.send(new DeleteParameterCommand({ Name: this.secretsPath + name }));
       return true;
@@ -95,7 +118,7 @@ export class SsmSecretStore implements SecretStore {
       for (const parameter of page.Parameters ?? []) {
         const name = parameter.Name?.slice(this.secretsPath.length);
         if (name !== undefined && parameter.Name!.startsWith(this.secretsPath) && name.startsWith(prefix) && parameter.Value !== undefined) {
-          entries.push({ name, record: parameter.Value });
+          entries.push({ name, record: parameter.Value, seq: parameter.Version ?? 0 });
         }
       }
       next = page.NextToken || undefined;
@@ -103,12 +126,34 @@ export class SsmSecretStore implements SecretStore {
     return { entries, next };
   }
 
-  async readMeta(key: string): Promise<string | undefined> {
-    return (await this.get(this.metaPath + key))?.value;
+  /** GetParameters, 10 names a call. */
+  async readMeta(keys: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += 10) {
+      const batch = keys.slice(i, i + 10);
+      let out;
+      try {
+        out = await this.ssm.send(new GetParametersCommand({ Names: batch.map((k) => this.metaPath + k) }));
+      } catch (err) {
+        throw dependencyError(err, WHAT);
+      }
+      for (const p of out.Parameters ?? []) {
+        if (p.Name?.startsWith(this.metaPath) && p.Value !== undefined) found.set(p.Name.slice(this.metaPath.length), p.Value);
+      }
+    }
+    return found;
   }
 
   async createMeta(key: string, value: string): Promise<boolean> {
     return (await this.put(this.metaPath + key, value, false)) !== undefined;
+  }
+
+  async deleteMeta(key: string): Promise<void> {
+    try {
+      await this.ssm.send(new DeleteParameterCommand({ Name: this.metaPath + key }));
+    } catch (err) {
+      if (errorName(err) !== 'ParameterNotFound') throw dependencyError(err, WHAT);
+    }
   }
 
   private async get(name: string): Promise<{ value: string; version: number } | undefined> {

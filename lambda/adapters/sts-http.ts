@@ -36,7 +36,8 @@ export class HttpStsGateway implements StsGateway {
       if (typeof result?.Arn !== 'string' || typeof result.Account !== 'string') {
         throw new DssssError('unavailable', 'STS gave an answer this server cannot read', 1);
       }
-      return { arn: result.Arn, account: result.Account };
+      // UserId of an assumed role is "<role id>:<session>": the id tells a recreated role from the old one.
+      return { arn: result.Arn, account: result.Account, userId: typeof result.UserId === 'string' ? result.UserId : undefined };
     }
     const code = xml?.ErrorResponse?.Error?.Code;
     const named = typeof code === 'string' && /^[A-Za-z.]{1,64}$/.test(code) ? ` (${code})` : '';
@@ -47,7 +48,7 @@ export class HttpStsGateway implements StsGateway {
 }
 
 interface StsXml {
-  GetCallerIdentityResponse?: { GetCallerIdentityResult?: { Arn?: unknown; Account?: unknown } };
+  GetCallerIdentityResponse?: { GetCallerIdentityResult?: { Arn?: unknown; Account?: unknown; UserId?: unknown } };
   ErrorResponse?: { Error?: { Code?: unknown } };
 }
 

@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { decodeStrict } from './b64';
 import { badRequest, invalidCredentials } from './errors';
-import { isRoleName } from './names';
+import { isRoleName } from './roles';
 import type { CallerIdentity, SignedStsRequest } from '../ports';
 
 export const SERVER_ID_HEADER = 'x-dssss-server-id';
@@ -155,8 +155,12 @@ function constantTimeEqual(a: string, b: string): boolean {
 export interface IamPrincipal {
   readonly role: string;
   readonly account: string;
-  /** The assumed-role session name, or the IAM user name. */
+  /** The role's unique id, from STS's UserId (`AROA...:session`). */
+  readonly roleId?: string | undefined;
+  /** role/session, or user/name. */
   readonly principal: string;
+  /** The assumed-role session name: an instance id when these are an EC2 instance's role credentials. */
+  readonly session?: string | undefined;
 }
 
 /**
@@ -171,7 +175,15 @@ export function principalFromArn(identity: CallerIdentity, partition: Partition,
   const [service, resource] = [parts[2], parts[5]!];
   const assumed = /^assumed-role\/([^/]+)\/([^/]+)$/.exec(resource);
   if (service === 'sts' && assumed && isRoleName(assumed[1]!)) {
-    return { role: assumed[1]!, account: identity.account, principal: `${assumed[1]}/${assumed[2]}` };
+    // UserId is "<role id>:<session>"; the id is what tells a recreated role from the old one.
+    const roleId = /^(AROA[A-Z0-9]{8,128}):(.+)$/.exec(identity.userId ?? '');
+    return {
+      role: assumed[1]!,
+      account: identity.account,
+      roleId: roleId && roleId[2] === assumed[2] ? roleId[1] : undefined,
+      principal: `${assumed[1]}/${assumed[2]}`,
+      session: assumed[2],
+    };
   }
   const user = /^user\/(?:[^/]+\/)*([^/]+)$/.exec(resource);
   if (service === 'iam' && user && isRoleName(user[1]!)) {

@@ -2,15 +2,16 @@
 // Parameter Store paths, so the limits leave room for the deployment's prefix.
 
 import { DssssError } from './errors';
+import { parseRoleRef, type RoleRef } from './roles';
 
 export const MAX_NAME_LENGTH = 256;
 export const MAX_NAME_DEPTH = 10;
 export const MAX_ROLES = 20;
 
+/** `GET /v1/secret/{name}/versions` and `POST /v1/secret/{name}/restore` are routes, not names. */
+const RESERVED_LAST_SEGMENTS: ReadonlySet<string> = new Set(['versions', 'restore']);
 const SEGMENT = /^[A-Za-z0-9_.-]+$/;
 const PREFIX = /^[A-Za-z0-9_./-]*$/;
-// IAM role names: 1-64 characters of [\w+=,.@-].
-const ROLE = /^[\w+=,.@-]{1,64}$/;
 
 const invalidName = (why: string) => new DssssError('invalid_name', `invalid secret name: ${why}`);
 
@@ -24,6 +25,9 @@ export function parseSecretName(raw: string): string {
     if (segment === '.' || segment === '..') throw invalidName('"." and ".." segments are not allowed');
     if (!SEGMENT.test(segment)) throw invalidName('segments may hold only A-Z a-z 0-9 _ . -');
   }
+  if (RESERVED_LAST_SEGMENTS.has(segments.at(-1)!)) {
+    throw invalidName(`a name may not end in "/versions" or "/restore": those routes are the API's`);
+  }
   return raw;
 }
 
@@ -35,15 +39,9 @@ export function parseNamePrefix(raw: string): string {
   return raw;
 }
 
-export function isRoleName(raw: string): boolean {
-  return ROLE.test(raw);
-}
-
-export function parseRoles(raw: readonly string[]): string[] {
+/** A secret's roles: 1 to MAX_ROLES references, canonical and without repeats. */
+export function parseRoles(raw: readonly string[], homeAccount: string): RoleRef[] {
   if (raw.length === 0) throw new DssssError('bad_request', 'roles must name at least one IAM role');
   if (raw.length > MAX_ROLES) throw new DssssError('bad_request', `at most ${MAX_ROLES} roles`);
-  for (const role of raw) {
-    if (!isRoleName(role)) throw new DssssError('bad_request', 'roles must be IAM role names (1-64 of A-Z a-z 0-9 +=,.@_-)');
-  }
-  return [...new Set(raw)];
+  return [...new Set(raw.map((role) => parseRoleRef(role, homeAccount)))];
 }

@@ -7,19 +7,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ExpiringCache } from './cache';
 import { badRequest, DssssError, invalidCredentials } from './errors';
-import type { SecretStore } from '../ports';
+import type { Bookkeeping } from '../ports';
 
 /** off: the nonce header is ignored. optional: bind when a client sends one. required: every EC2 login must. */
 export type NonceMode = 'off' | 'optional' | 'required';
 
 export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
-const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+export const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const BINDING_VERSION = 1;
 
 /** Nonce bindings, stored through the storage interface: they survive restarts and are shared by every container. */
 export class NonceBindings {
   constructor(
-    private readonly store: Pick<SecretStore, 'readMeta' | 'createMeta'>,
+    private readonly store: Bookkeeping,
     private readonly mode: Exclude<NonceMode, 'off'>,
     /**
      * Bindings read lately ('' for none), so a cached login costs no storage read. As stale as
@@ -37,20 +37,20 @@ export class NonceBindings {
     const key = `nonce-${instanceId}`;
 
     const cached = this.seen?.get(key);
-    const bound = cached === undefined ? await this.store.readMeta(key) : cached || undefined;
+    const bound = cached === undefined ? await this.store.read(key) : cached || undefined;
     if (cached === undefined) this.seen?.set(key, bound ?? '');
     if (bound !== undefined) return assertSameNonce(bound, nonce);
     if (nonce === undefined) {
-      if (this.mode === 'required') throw invalidCredentials('this server requires an X-Dssss-Nonce header on EC2 login');
+      if (this.mode === 'required') throw invalidCredentials('this server requires an X-Dssss-Nonce header on every login of an EC2 instance');
       return;
     }
     // First login with a nonce: bind it. If another login bound one meanwhile, that one rules.
     const mine = binding(nonce);
-    if (await this.store.createMeta(key, mine)) {
+    if (await this.store.createIfAbsent(key, mine)) {
       this.seen?.set(key, mine);
       return;
     }
-    const winner = await this.store.readMeta(key);
+    const winner = await this.store.read(key);
     if (winner === undefined) throw new DssssError('unavailable', 'a nonce binding vanished while being created; try again', 1);
     this.seen?.set(key, winner);
     assertSameNonce(winner, nonce);

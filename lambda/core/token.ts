@@ -2,15 +2,18 @@
 // so every instance of the function accepts every other's tokens without shared state.
 
 import { hkdfSync } from 'node:crypto';
-import nacl from 'tweetnacl';
-import { decodeStrict, encode } from './b64';
 import { DssssError } from './errors';
 import type { SealKey } from './envelope';
+import { KEY_BYTES, open, seal } from './sealed-box';
 
 export type AuthMethod = 'ec2' | 'iam';
 
 export interface TokenClaims {
+  /** The role's account: a role is a name in an account, not a name. */
+  readonly account: string;
   readonly role: string;
+  /** The role's unique id, where AWS gave one. */
+  readonly roleId?: string | undefined;
   /** Who logged in: an instance id, or an assumed-role session ARN. */
   readonly principal: string;
   readonly method: AuthMethod;
@@ -26,8 +29,11 @@ export interface TokenKey {
   readonly key: Uint8Array;
 }
 
-const PREFIX = 'dssss.v1.';
+// v2: claims name the role's account and id; v1 tokens (role names alone) are refused.
+const PREFIX = 'dssss.v2.';
 const LABEL = 'dssss reauthentication token key v1';
+/** A stolen token is good until it expires: no configuration makes that longer than this. */
+export const MAX_TOKEN_TTL_SECONDS = 60 * 60;
 /** Generous for any real token; stops oversize headers before any work. */
 export const MAX_TOKEN_LENGTH = 2048;
 
@@ -35,32 +41,32 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function deriveTokenKey(sealKey: SealKey): TokenKey {
-  const key = new Uint8Array(hkdfSync('sha256', sealKey.key, new Uint8Array(0), LABEL, nacl.secretbox.keyLength));
+  const key = new Uint8Array(hkdfSync('sha256', sealKey.key, new Uint8Array(0), LABEL, KEY_BYTES));
   return { kid: sealKey.id, key };
 }
 
 export function issueToken(claims: TokenClaims, tokenKey: TokenKey): string {
-  const nonce = nacl.randomBytes(nacl.secretbox.nonceLength);
-  const box = nacl.secretbox(encoder.encode(JSON.stringify(claims)), nonce, tokenKey.key);
-  const out = new Uint8Array(nonce.length + box.length);
-  out.set(nonce);
-  out.set(box, nonce.length);
-  return PREFIX + encode(out, 'base64url');
+  return PREFIX + seal(encoder.encode(JSON.stringify(claims)), tokenKey.key, 'base64url');
 }
 
 const invalid = () => new DssssError('invalid_credentials', 'invalid reauthentication token');
 
-/** `now` in seconds since the epoch. */
-export function verifyToken(token: string, tokenKey: TokenKey, now: number): TokenClaims {
+/**
+ * `keys`: the token keys of every seal key in the ring, newest first, so tokens issued
+ * before a rotation stay valid until they expire. `now` in seconds since the epoch.
+ */
+export function verifyToken(token: string, keys: readonly TokenKey[], now: number): TokenClaims {
   if (token.length > MAX_TOKEN_LENGTH || !token.startsWith(PREFIX)) throw invalid();
-  const bytes = decodeStrict(token.slice(PREFIX.length), 'base64url');
-  if (!bytes || bytes.length < nacl.secretbox.nonceLength + nacl.secretbox.overheadLength) throw invalid();
-  const plain = nacl.secretbox.open(
-    bytes.subarray(nacl.secretbox.nonceLength),
-    bytes.subarray(0, nacl.secretbox.nonceLength),
-    tokenKey.key,
-  );
-  if (!plain) throw invalid();
+  let plain: Uint8Array | undefined;
+  let tokenKey: TokenKey | undefined;
+  for (const key of keys) {
+    plain = open(token.slice(PREFIX.length), key.key, 'base64url');
+    if (plain) {
+      tokenKey = key;
+      break;
+    }
+  }
+  if (!plain || !tokenKey) throw invalid();
   let claims: unknown;
   try {
     claims = JSON.parse(decoder.decode(plain));
@@ -78,7 +84,9 @@ function isClaims(value: unknown): value is TokenClaims {
   if (typeof value !== 'object' || value === null) return false;
   const c = value as { [k: string]: unknown };
   return (
+    typeof c.account === 'string' &&
     typeof c.role === 'string' &&
+    (c.roleId === undefined || typeof c.roleId === 'string') &&
     typeof c.principal === 'string' &&
     (c.method === 'ec2' || c.method === 'iam') &&
     Number.isSafeInteger(c.iat) &&

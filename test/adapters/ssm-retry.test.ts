@@ -47,14 +47,14 @@ describe('Parameter Store throttling', () => {
   it('is retried by the client: two throttles, then the read succeeds', async () => {
     requests = 0;
     throttles = 2;
-    expect(await store().read('x')).toEqual({ record: 'record', version: 7 });
+    expect(await store().latest('x')).toEqual({ record: 'record', seq: 7 });
     expect(requests).toBe(3);
   });
 
   it('becomes a 429 with Retry-After once the attempts are spent', async () => {
     requests = 0;
     throttles = 10;
-    await expect(store().read('x')).rejects.toMatchObject({ code: 'rate_limited', status: 429, retryAfter: expect.any(Number) });
+    await expect(store().latest('x')).rejects.toMatchObject({ code: 'rate_limited', status: 429, retryAfter: expect.any(Number) });
     expect(requests).toBe(3);
   });
 });

@@ -1,7 +1,9 @@
 import {
   DeleteParameterCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
+  GetParametersCommand,
   ParameterAlreadyExists,
   ParameterNotFound,
   PutParameterCommand,
@@ -22,24 +24,35 @@ function awsError(name: string): Error {
 beforeEach(() => ssm.reset());
 
 describe('Parameter Store secret store', () => {
-  it('reads the latest version by path and an older one with the :version selector', async () => {
+  it('reads the latest record by path, with its version as its position', async () => {
     ssm.on(GetParameterCommand, { Name: '/dssss/secrets/app/db' }).resolves({ Parameter: { Value: 'r3', Version: 3 } });
-    ssm.on(GetParameterCommand, { Name: '/dssss/secrets/app/db:1' }).resolves({ Parameter: { Value: 'r1', Version: 1 } });
-    expect(await store.read('app/db')).toEqual({ record: 'r3', version: 3 });
-    expect(await store.read('app/db', 1)).toEqual({ record: 'r1', version: 1 });
-    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(2);
+    expect(await store.latest('app/db')).toEqual({ record: 'r3', seq: 3 });
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
   });
 
-  it('reads a missing parameter or version as absent', async () => {
+  it('reads a missing parameter as absent', async () => {
     ssm.on(GetParameterCommand).rejects(new ParameterNotFound({ message: 'nope', $metadata: {} }));
-    expect(await store.read('x')).toBeUndefined();
-    ssm.on(GetParameterCommand).rejects(awsError('ParameterVersionNotFound'));
-    expect(await store.read('x', 9)).toBeUndefined();
+    expect(await store.latest('x')).toBeUndefined();
+    ssm.on(GetParameterHistoryCommand).rejects(new ParameterNotFound({ message: 'nope', $metadata: {} }));
+    expect(await store.history('x')).toEqual([]);
   });
 
-  it('creates with Overwrite: false, as a String parameter', async () => {
+  it('reads history from every GetParameterHistory page, oldest first', async () => {
+    ssm
+      .on(GetParameterHistoryCommand)
+      .resolvesOnce({ Parameters: [{ Value: 'r2', Version: 2 }, { Value: 'r1', Version: 1 }], NextToken: 't' })
+      .resolvesOnce({ Parameters: [{ Value: 'r3', Version: 3 }] });
+    expect(await store.history('app/db')).toEqual([
+      { record: 'r1', seq: 1 },
+      { record: 'r2', seq: 2 },
+      { record: 'r3', seq: 3 },
+    ]);
+    expect(ssm.commandCalls(GetParameterHistoryCommand).map((c) => c.args[0].input.NextToken)).toEqual([undefined, 't']);
+  });
+
+  it('creates a first record with Overwrite: false, as a String parameter', async () => {
     ssm.on(PutParameterCommand).resolves({ Version: 1, ...meta });
-    expect(await store.create('app/db', 'record')).toBe(1);
+    expect(await store.append('app/db', 'record', 0)).toBe(1);
     expect(ssm.commandCalls(PutParameterCommand)[0]!.args[0].input).toEqual({
       Name: '/dssss/secrets/app/db',
       Value: 'record',
@@ -49,35 +62,37 @@ describe('Parameter Store secret store', () => {
     });
   });
 
-  it('turns a concurrent create (ParameterAlreadyExists) into a conflict', async () => {
+  it('reports a lost first create (ParameterAlreadyExists) as not landed', async () => {
     ssm.on(PutParameterCommand).rejects(new ParameterAlreadyExists({ message: 'exists', $metadata: {} }));
-    await expect(store.create('app/db', 'record')).rejects.toMatchObject({ code: 'conflict' });
+    expect(await store.append('app/db', 'record', 0)).toBeUndefined();
   });
 
-  it('overwrites with Overwrite: true', async () => {
-    ssm.on(PutParameterCommand).resolves({ Version: 4 });
-    expect(await store.update('app/db', 'record')).toBe(4);
+  it('counts an overwrite only when Parameter Store gave it the version it expected', async () => {
+    ssm.on(PutParameterCommand).resolvesOnce({ Version: 4 }).resolvesOnce({ Version: 6 });
+    expect(await store.append('app/db', 'record', 3)).toBe(4);
     expect(ssm.commandCalls(PutParameterCommand)[0]!.args[0].input).toMatchObject({ Overwrite: true });
+    // Another write took version 5 first: this one landed at 6, where its record says it must not be.
+    expect(await store.append('app/db', 'record', 4)).toBeUndefined();
   });
 
   it('puts records over 4 KiB in the Advanced tier', async () => {
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
-    await store.create('small', 'x'.repeat(STANDARD_TIER_LIMIT));
-    await store.create('large', 'x'.repeat(STANDARD_TIER_LIMIT + 1));
+    await store.append('small', 'x'.repeat(STANDARD_TIER_LIMIT), 0);
+    await store.append('large', 'x'.repeat(STANDARD_TIER_LIMIT + 1), 0);
     const tiers = ssm.commandCalls(PutParameterCommand).map((c) => c.args[0].input.Tier);
     expect(tiers).toEqual(['Intelligent-Tiering', 'Advanced']);
   });
 
-  it('deletes, and reports a missing parameter as nothing deleted', async () => {
+  it('purges, and reports a missing parameter as nothing purged', async () => {
     ssm.on(DeleteParameterCommand).resolvesOnce({}).rejectsOnce(awsError('ParameterNotFound'));
-    expect(await store.delete('app/db')).toBe(true);
-    expect(await store.delete('app/db')).toBe(false);
+    expect(await store.purge('app/db')).toBe(true);
+    expect(await store.purge('app/db')).toBe(false);
     expect(ssm.commandCalls(DeleteParameterCommand)[0]!.args[0].input).toEqual({ Name: '/dssss/secrets/app/db' });
   });
 
   it('lists recursively under the prefix\'s path, 10 per call, returning SSM\'s token as the continuation', async () => {
     const page = (names: string[], NextToken?: string) => ({
-      Parameters: names.map((n) => ({ Name: `/dssss/secrets/${n}`, Value: `r-${n}` })),
+      Parameters: names.map((n) => ({ Name: `/dssss/secrets/${n}`, Value: `r-${n}`, Version: 1 })),
       NextToken,
     });
     ssm
@@ -86,9 +101,9 @@ describe('Parameter Store secret store', () => {
       .resolvesOnce(page(['app/c', 'apple/x'], 't2'));
     const result = await store.list('app/', 15);
     expect(result.entries).toEqual([
-      { name: 'app/a', record: 'r-app/a' },
-      { name: 'app/b', record: 'r-app/b' },
-      { name: 'app/c', record: 'r-app/c' },
+      { name: 'app/a', record: 'r-app/a', seq: 1 },
+      { name: 'app/b', record: 'r-app/b', seq: 1 },
+      { name: 'app/c', record: 'r-app/c', seq: 1 },
     ]);
     expect(result.next).toBe('t2');
     const inputs = ssm.commandCalls(GetParametersByPathCommand).map((c) => c.args[0].input);
@@ -99,8 +114,8 @@ describe('Parameter Store secret store', () => {
   });
 
   it('lists the whole tree for an empty prefix, and resumes from a continuation', async () => {
-    ssm.on(GetParametersByPathCommand).resolves({ Parameters: [{ Name: '/dssss/secrets/z', Value: 'r' }] });
-    expect(await store.list('', 10, 'tok')).toEqual({ entries: [{ name: 'z', record: 'r' }], next: undefined });
+    ssm.on(GetParametersByPathCommand).resolves({ Parameters: [{ Name: '/dssss/secrets/z', Value: 'r', Version: 2 }] });
+    expect(await store.list('', 10, 'tok')).toEqual({ entries: [{ name: 'z', record: 'r', seq: 2 }], next: undefined });
     expect(ssm.commandCalls(GetParametersByPathCommand)[0]!.args[0].input).toMatchObject({ Path: '/dssss/secrets', NextToken: 'tok' });
   });
 
@@ -119,11 +134,20 @@ describe('Parameter Store secret store', () => {
 
   it('maps throttling to 429 and other failures to 503, without AWS\'s message', async () => {
     ssm.on(GetParameterCommand).rejects(awsError('ThrottlingException'));
-    await expect(store.read('x')).rejects.toMatchObject({ code: 'rate_limited' });
+    await expect(store.latest('x')).rejects.toMatchObject({ code: 'rate_limited', detail: { service: 'ssm', awsCode: 'ThrottlingException' } });
     ssm.on(GetParameterCommand).rejects(awsError('InternalServerError'));
-    const err = await store.read('x').catch((e: unknown) => e);
+    const err = await store.latest('x').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'unavailable', retryAfter: 1 });
     expect((err as Error).message).not.toContain('from AWS');
+  });
+
+  it('reports missing credentials and access denied as misconfigured, with the cause kept for the log', async () => {
+    for (const name of ['CredentialsProviderError', 'AccessDeniedException']) {
+      ssm.on(GetParameterCommand).rejects(awsError(name));
+      const err = await store.latest('x').catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'misconfigured', status: 503, detail: { service: 'ssm', awsCode: name } });
+      expect((err as Error).message).not.toMatch(/retry later/);
+    }
   });
 
   it('keeps bookkeeping under <prefix>meta/ and creates it only once', async () => {
@@ -134,7 +158,8 @@ describe('Parameter Store secret store', () => {
       { Name: '/dssss/meta/seal-key', Overwrite: false },
       { Name: '/dssss/meta/seal-key', Overwrite: false },
     ]);
-    ssm.on(GetParameterCommand, { Name: '/dssss/meta/seal-key' }).resolves({ Parameter: { Value: 'v', Version: 1 } });
-    expect(await store.readMeta('seal-key')).toBe('v');
+    ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: '/dssss/meta/seal-key', Value: 'v', Version: 1 }] });
+    expect(await store.readMeta(['seal-key', 'seal-key-2'])).toEqual(new Map([['seal-key', 'v']]));
+    expect(ssm.commandCalls(GetParametersCommand)[0]!.args[0].input).toEqual({ Names: ['/dssss/meta/seal-key', '/dssss/meta/seal-key-2'] });
   });
 });

@@ -14,7 +14,9 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument, type DevCa } from '../../lambda/identity/dev-ca';
-import { createService } from '../../lambda/runtime';
+import { createRuntime } from '../../lambda/runtime';
+import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
+import { storeContract } from '../support/store-contract';
 
 const ACCOUNT = '123456789012'; // moto's account
 const awsEnv = {
@@ -55,13 +57,13 @@ function document(instanceId: string, account = ACCOUNT): string {
 
 async function awsApp(prefix: string) {
   const config = loadConfig({
-    DSSSS_BACKEND: 'aws',
+    DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
     DSSSS_KMS_KEY_ID: keyArn,
     DSSSS_PARAMETER_PREFIX: prefix,
     DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
     DSSSS_EXTRA_CERTS: certFile,
   });
-  return createApp(await createService(config));
+  return createApp(await createRuntime(config));
 }
 
 async function login(app: Awaited<ReturnType<typeof awsApp>>, instanceId: string): Promise<string> {
@@ -120,15 +122,15 @@ describe('AWS backends against moto_server', () => {
     await app.request('/v1/secret/team/api-key', {
       method: 'PUT',
       headers: { Reauthentication: web },
-      body: JSON.stringify({ Secret: 'plaintext-canary', Roles: ['web', 'worker-canary'] }),
+      body: JSON.stringify({ Secret: 'plaintext-canary', Roles: ['web', 'dssssadmin'] }),
     });
     const { Parameter } = await ssm.send(new GetParameterCommand({ Name: `${prefix}secrets/team/api-key` }));
     expect(Parameter?.Type).toBe('String');
-    expect(JSON.parse(Parameter!.Value!)).toMatchObject({ v: 1, kid: expect.any(String) });
+    expect(JSON.parse(Parameter!.Value!)).toMatchObject({ v: 2, kid: expect.any(String) });
     const history = await ssm.send(new GetParameterHistoryCommand({ Name: `${prefix}secrets/team/api-key` }));
     for (const p of history.Parameters ?? []) {
       expect(p.Value).not.toContain('plaintext-canary');
-      expect(p.Value).not.toContain('worker-canary');
+      expect(p.Value).not.toContain('dssssadmin');
     }
   });
 
@@ -169,7 +171,7 @@ describe('AWS backends against moto_server', () => {
       env: {
         ...process.env,
         ...awsEnv,
-        DSSSS_BACKEND: 'aws',
+        DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
         DSSSS_KMS_KEY_ID: keyArn,
         DSSSS_PARAMETER_PREFIX: `/dssss-${randomBytes(4).toString('hex')}/`,
         DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
@@ -195,4 +197,8 @@ describe('AWS backends against moto_server', () => {
       process.kill(-server.pid!, 'SIGTERM');
     }
   });
+});
+
+describe('SsmSecretStore against moto_server: the store contract', () => {
+  storeContract(async () => new SsmSecretStore(new SSMClient({}), `/dssss-${randomBytes(4).toString('hex')}/`));
 });

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, DeleteRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signGetCallerIdentity } from '../../cli/credentials';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
-import { createService } from '../../lambda/runtime';
+import { createRuntime } from '../../lambda/runtime';
 
 const ACCOUNT = '123456789012'; // moto's account
 const SERVER_ID = 'dssss-moto';
@@ -99,19 +99,19 @@ function cli(args: string[], credentials: Credentials, input = ''): Promise<{ co
 beforeAll(async () => {
   const iam = new IAMClient({});
   const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: ACCOUNT }, Action: 'sts:AssumeRole' }] });
-  for (const role of ['worker', 'dssssadmin']) {
+  for (const role of ['worker', 'dssssadmin', 'web']) {
     await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust })).catch(() => undefined);
   }
   const keyArn = (await new KMSClient({}).send(new CreateKeyCommand({ Description: 'dssss iam test' }))).KeyMetadata!.Arn!;
   const config = loadConfig({
     ...base,
-    DSSSS_BACKEND: 'aws',
+    DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
     DSSSS_KMS_KEY_ID: keyArn,
     DSSSS_PARAMETER_PREFIX: `/dssss-${randomBytes(4).toString('hex')}/`,
     DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
     DSSSS_SERVER_ID: SERVER_ID,
   });
-  api = serve({ fetch: createApp(await createService(config)).fetch, port: 0, hostname: '127.0.0.1' });
+  api = serve({ fetch: createApp(await createRuntime(config)).fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => api.once('listening', resolve));
   url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
   home = await mkdtemp(join(tmpdir(), 'dssss-iam-'));
@@ -140,8 +140,29 @@ describe('IAM login with moto_server as STS', () => {
     expect(login.stderr).toMatch(/logged in as role worker \(iam\)/);
     expect(login.code).toBe(0);
     expect(await cli(['get', 'app/queue'], worker)).toMatchObject({ code: 0, stdout: 'amqp://q' });
-    expect(await cli(['get', 'app/db'], worker)).toMatchObject({ code: 4, stdout: '' });
+    // Not its secret: the not-found of a missing name.
+    expect(await cli(['get', 'app/db'], worker)).toMatchObject({ code: 5, stdout: '' });
     expect((await cli(['ls', 'app/'], worker)).stdout).toBe('app/queue\n');
+  });
+
+  it('a role deleted and created again under the same name does not inherit its secrets (finding 4)', async () => {
+    const iam = new IAMClient({});
+    const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: ACCOUNT }, Action: 'sts:AssumeRole' }] });
+    await iam.send(new CreateRoleCommand({ RoleName: 'reborn', AssumeRolePolicyDocument: trust }));
+    const admin = ((await (await iamLogin(await assumeRole('dssssadmin', 'ops'))).json()) as { token: string }).token;
+    const put = await fetch(`${url}/v1/secret/app/reborn`, { method: 'PUT', headers: { Reauthentication: admin }, body: JSON.stringify({ Secret: 's', Roles: ['reborn'] }) });
+    expect(put.status).toBe(200);
+    const read = async () => {
+      const token = ((await (await iamLogin(await assumeRole('reborn', 'task'))).json()) as { token: string }).token;
+      return (await fetch(`${url}/v1/secret/app/reborn`, { headers: { Reauthentication: token } })).status;
+    };
+    expect(await read()).toBe(200);
+    await iam.send(new DeleteRoleCommand({ RoleName: 'reborn' }));
+    await iam.send(new CreateRoleCommand({ RoleName: 'reborn', AssumeRolePolicyDocument: trust }));
+    expect(await read()).toBe(404);
+    // A role that does not exist cannot be given a secret.
+    const ghost = await fetch(`${url}/v1/secret/app/ghost`, { method: 'PUT', headers: { Reauthentication: admin }, body: JSON.stringify({ Secret: 's', Roles: ['no-such-role'] }) });
+    expect(await ghost.json()).toMatchObject({ error: { code: 'unknown_role' } });
   });
 
   it('refuses the IAM user that plain credentials stand for', async () => {

@@ -112,7 +112,8 @@ describe('dssss login', () => {
       tokenFile: join(home, 'iam.json'),
       env: { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_ENDPOINT_URL_STS: sts.url },
     });
-    expect(run.stderr).toMatch(/logged in as role worker \(iam\)/);
+    // A role of another allowed account is shown with its account.
+    expect(run.stderr).toMatch(/logged in as role 123456789012:worker \(iam\)/);
     expect(run.code).toBe(0);
     expect(sts.hits).toBe(hits + 1);
   });
@@ -237,10 +238,10 @@ describe('dssss put, get, ls, exec, rm', () => {
     expect((await dssss(['get', 'app/x'], { env: { DSSSS_URL: '' } })).code).toBe(2);
     expect((await dssss(['get', 'app/x'], { env: { DSSSS_URL: 'http://127.0.0.1:9' }, tokenFile: join(home, 'down.json') })).code).toBe(6);
 
-    // A role outside the secret's roles: 4; the secret never reaches stdout.
+    // A role outside the secret's roles: the not-found of a missing name (5); the secret never reaches stdout.
     imds.document = await f.identity('billing');
     const other = await dssss(['get', 'app/only-web'], { tokenFile: join(home, 'billing.json') });
-    expect(other).toMatchObject({ code: 4, stdout: '' });
+    expect(other).toMatchObject({ code: 5, stdout: '' });
   });
 
   it('rm deletes as a distinguished role', async () => {

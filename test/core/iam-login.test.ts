@@ -143,8 +143,20 @@ describe('principalFromArn', () => {
     expect(ok('arn:aws:sts::123456789012:assumed-role/worker/ecs-task-1')).toEqual({
       role: 'worker',
       account: '123456789012',
+      roleId: undefined,
       principal: 'worker/ecs-task-1',
+      session: 'ecs-task-1',
     });
+  });
+
+  it("takes the role's unique id from STS's UserId, only when it names the same session", () => {
+    const arn = 'arn:aws:sts::123456789012:assumed-role/worker/i-0123456789abcdef0';
+    const withId = (userId: string) => principalFromArn({ arn, account: '123456789012', userId }, 'aws', []).roleId;
+    expect(withId('AROAEXAMPLEID12345:i-0123456789abcdef0')).toBe('AROAEXAMPLEID12345');
+    expect(withId('AROAEXAMPLEID12345:i-0other')).toBeUndefined();
+    expect(withId('AIDAEXAMPLEID12345:i-0123456789abcdef0')).toBeUndefined();
+    expect(withId('AROAEXAMPLEID12345')).toBeUndefined();
+    expect(principalFromArn({ arn, account: '123456789012', userId: 'AROAEXAMPLEID12345:i-0123456789abcdef0' }, 'aws', []).session).toBe('i-0123456789abcdef0');
   });
 
   it('refuses IAM users unless named, and then maps them to the role of the same name', () => {

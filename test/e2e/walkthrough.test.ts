@@ -68,17 +68,18 @@ describe('the README walkthrough, with curl against npm start', () => {
       ['-c', `set -euo pipefail\n${script}\necho "RESULT DB_PASSWORD=$DB_PASSWORD"`],
       { cwd: root, env: { ...process.env, DSSSS_DATA_DIR: dataDir }, timeout: 60_000 },
     );
-    expect(stdout).toContain('{"name":"app/db-password","version":1}');
-    expect(stdout).toContain('{"name":"app/db-password","secret":"hunter2","version":1,"roles":["web","worker"]}');
+    expect(stdout).toContain('{"name":"web/db-password","version":1}');
+    expect(stdout).toContain('{"name":"web/db-password","secret":"hunter2","version":1,"roles":["web","worker"]}');
     expect(stdout).toContain('RESULT DB_PASSWORD=hunter2\n');
-    expect(stdout).toContain('{"names":["app/db-password"]}');
-    expect(stdout).toMatch(/"code":"forbidden"/);
+    expect(stdout).toContain('{"names":["web/db-password"]}');
+    expect(stdout).toContain('{"error":{"code":"not_found","message":"secret web/db-password not found"}}');
     expect(stdout).toContain('HTTP/1.1 204');
-    expect(stdout).toMatch(/"code":"not_found"/);
+    expect(stdout).toContain('{"error":{"code":"deleted","message":"secret web/db-password is deleted"}}');
+    expect(stdout).toContain('{"name":"web/db-password","version":3,"restoredFrom":1}');
 
     // Every request of the walkthrough has its audit line in the data dir, and none carries a secret or token.
     const audit = (await readFile(join(dataDir, 'audit.log'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as { operation: string });
-    expect(audit.map((r) => r.operation)).toEqual(['login', 'put', 'get', 'get', 'list', 'login', 'get', 'login', 'delete', 'get']);
+    expect(audit.map((r) => r.operation)).toEqual(['login', 'put', 'get', 'get', 'list', 'login', 'get', 'login', 'delete', 'get', 'restore']);
     const text = JSON.stringify(audit);
     expect(text).not.toContain('hunter2');
     expect(text).not.toContain('dssss.v1.');

@@ -12,7 +12,7 @@ import { LocalRegistry } from '../../lambda/adapters/local-registry';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument, type DevCa } from '../../lambda/identity/dev-ca';
-import { createService } from '../../lambda/runtime';
+import { createRuntime } from '../../lambda/runtime';
 
 const fsFaults = vi.hoisted(() => ({
   /** Calls are recorded only while a data dir is set. */
@@ -105,13 +105,13 @@ const freshDir = () => join(root, `d${dirs++}`);
 
 type App = Awaited<ReturnType<typeof start>>;
 
-/** What `npm start` does: config -> createService -> app, on `dir`. */
+/** What `npm start` does: config -> createRuntime -> app, on `dir`. */
 async function start(dir: string) {
   // The audit log (node:fs streams, never failing a request) is not under test here.
-  const app = createApp(await createService(loadConfig({ DSSSS_DATA_DIR: dir, DSSSS_AUDIT_LOG: 'off' })));
+  const app = createApp(await createRuntime(loadConfig({ DSSSS_DATA_DIR: dir, DSSSS_AUDIT_LOG: 'off', DSSSS_ACCOUNT_ID: '111122223333', DSSSS_WRITER_ROLES: '*' })));
   return {
     async request(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
-      return app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, { incoming: { url: path } });
+      return app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, { request: { rawPath: path } });
     },
   };
 }

@@ -13,8 +13,8 @@ import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
-import { AWS_CLIENT_OPTIONS, createService } from '../../lambda/runtime';
-import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from './fake-aws';
+import { AWS_CLIENT_OPTIONS, createRuntime } from '../../lambda/runtime';
+import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from '../support/fake-aws';
 
 Object.assign(process.env, AWS_TEST_ENV);
 
@@ -36,14 +36,15 @@ type App = Awaited<ReturnType<typeof newApp>>;
 
 async function newApp() {
   const config = loadConfig({
-    DSSSS_BACKEND: 'aws',
+    DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
     DSSSS_KMS_KEY_ID: 'alias/dssss-test',
     DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
     DSSSS_PARAMETER_PREFIX: PREFIX,
     DSSSS_EXTRA_CERTS: ca.certPem,
     DSSSS_AUDIT_LOG: 'off', // not under test here; it would print a line per request
+    DSSSS_READ_CACHE_SECONDS: '0', // every step reaches the backend, so every step can fail (the cache has its own tests)
   });
-  const app = createApp(await createService(config, clock));
+  const app = createApp(await createRuntime(config, { clock }));
   return {
     async request(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
       return app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -225,6 +226,8 @@ async function prepare(scenario: Scenario): Promise<App> {
     app = await newApp();
     if (scenario.warm) {
       expect((await app.request('GET', '/v1/secret/bulk/n00', as(web))).status).toBe(200);
+      // Warm also means the role ids a write pins are known (iam:GetRole answers are kept a minute).
+      expect((await app.request('PUT', '/v1/secret/warm/up', as(admin), { Secret: 'w', Roles: ['web', 'dssssadmin'] })).status).toBe(200);
       warmContainers.set(scenario, app);
     }
   }
@@ -314,7 +317,7 @@ describe('a hang', () => {
     fake.restore();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
-      const failure = await new SsmSecretStore(client, PREFIX).read('app/x').then(
+      const failure = await new SsmSecretStore(client, PREFIX).latest('app/x').then(
         () => undefined,
         (err: unknown) => err,
       );
@@ -337,7 +340,7 @@ describe('a hang', () => {
     // The mock answers SSMClient#send; this one call goes to the socket instead.
     fake.restore();
     try {
-      const failure = await new SsmSecretStore(client, PREFIX).read('app/x').then(
+      const failure = await new SsmSecretStore(client, PREFIX).latest('app/x').then(
         () => undefined,
         (err: unknown) => err,
       );

@@ -165,7 +165,7 @@ const bodyCases: Case[] = [
   putJson('an empty role', { Secret: 's', Roles: [''] }),
   putJson('a role with a space', { Secret: 's', Roles: ['web admin'] }),
   putJson('a role with a slash', { Secret: 's', Roles: ['path/web'] }),
-  putJson('a role ARN', { Secret: 's', Roles: ['arn:aws:iam::111122223333:role/web'] }),
+  putJson('a user ARN for a role', { Secret: 's', Roles: ['arn:aws:iam::111122223333:user/web'] }),
   putJson('a look-alike role (Cyrillic e)', { Secret: 's', Roles: ['w\u0435b'] }),
   putJson('a role with a NUL', { Secret: 's', Roles: ['web\u0000'] }),
   putJson('a 65-character role', { Secret: 's', Roles: ['r'.repeat(65)] }),

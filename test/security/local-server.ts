@@ -30,7 +30,8 @@ export async function startLocalServer(env: Record<string, string> = {}): Promis
   const dataDir = await mkdtemp(join(tmpdir(), 'dssss-server-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'lambda/server.ts', '--port', '0'], {
     cwd: root,
-    env: { ...process.env, ...env, DSSSS_DATA_DIR: dataDir, PORT: '' },
+    // As the in-process fixture: home account 111122223333, any role creates any name, unless `env` says otherwise.
+    env: { ...process.env, DSSSS_ACCOUNT_ID: '111122223333', DSSSS_WRITER_ROLES: '*', ...env, DSSSS_DATA_DIR: dataDir, PORT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -15,10 +15,12 @@ import { MAX_RECORD_LENGTH, openSecret, sealSecret, type SealKey, type SecretPay
 import { DssssError } from '../../lambda/core/errors';
 import { MAX_SECRET_BYTES } from '../../lambda/core/service';
 import { deriveTokenKey, issueToken, verifyToken, type TokenClaims } from '../../lambda/core/token';
+
+const HOME = '111122223333';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
-import { createService } from '../../lambda/runtime';
+import { createRuntime } from '../../lambda/runtime';
 import { localFixture, type Fixture } from '../helpers';
-import { AWS_TEST_ENV, FakeAws } from './fake-aws';
+import { AWS_TEST_ENV, FakeAws } from '../support/fake-aws';
 
 // Restarts on the same data dir: one development CA for all of them (an RSA key per start
 // would only cost time), and the trust store parsed once per set of certificates.
@@ -71,7 +73,7 @@ const utf8Length = (text: string) => encoder.encode(text).length;
 /** The exact length sealSecret gives a payload: {"v","kid","key","box"} with both boxes base64. */
 function sealedLength(payload: SecretPayload, kid: string): number {
   const box = 24 + 16 + utf8Length(JSON.stringify(payload));
-  return JSON.stringify({ v: 1, kid, key: 'k'.repeat(96), box: 'b'.repeat(4 * Math.ceil(box / 3)) }).length;
+  return JSON.stringify({ v: 2, kid, key: 'k'.repeat(96), box: 'b'.repeat(4 * Math.ceil(box / 3)) }).length;
 }
 
 function refusal(fn: () => unknown): DssssError | undefined {
@@ -102,11 +104,15 @@ describe('sealed records', () => {
   const sealKey: SealKey = { id: '0123456789abcdef', key: nacl.randomBytes(32) };
   const payloadOf = (name: string, roles: string[], value: string): SecretPayload => ({
     name,
-    roles,
+    version: 1,
+    seq: 1,
+    op: 'put',
     value,
-    createdAt: '2026-11-25T12:00:00.000Z',
-    createdBy: 'web i-0123456789abcdef0',
+    roles: roles.map((r) => `${HOME}:${r}`),
+    at: '2026-11-25T12:00:00.000Z',
+    by: { account: HOME, role: 'web', principal: 'i-0123456789abcdef0' },
   });
+  const open = (record: string, name: string) => openSecret(record, name, sealKey, 1, HOME).payload;
 
   it('open to exactly what was sealed, or are refused as too large exactly when they would not fit', () => {
     const outcomes = { sealed: 0, tooLarge: 0 };
@@ -116,7 +122,7 @@ describe('sealed records', () => {
         const fits = sealedLength(payload, sealKey.id) <= MAX_RECORD_LENGTH;
         let record: string;
         try {
-          record = sealSecret(payload, sealKey);
+          record = sealSecret(payload, sealKey).record;
         } catch (err) {
           expect(err).toMatchObject({ code: 'too_large' });
           expect(fits).toBe(false);
@@ -125,7 +131,7 @@ describe('sealed records', () => {
         }
         expect(fits).toBe(true);
         expect(record.length).toBe(sealedLength(payload, sealKey.id));
-        expect(openSecret(record, name, sealKey)).toEqual(payload);
+        expect(open(record, name)).toEqual(payload);
         if (value.length >= 12) expect(record).not.toContain(value);
         outcomes.sealed++;
       }),
@@ -148,7 +154,7 @@ describe('sealed records', () => {
           if (length(mid) <= MAX_RECORD_LENGTH) n = mid;
           else over = mid;
         }
-        expect(sealSecret(payloadOf(name, roles, unit.repeat(n)), sealKey).length).toBeLessThanOrEqual(MAX_RECORD_LENGTH);
+        expect(sealSecret(payloadOf(name, roles, unit.repeat(n)), sealKey).record.length).toBeLessThanOrEqual(MAX_RECORD_LENGTH);
         expect(refusal(() => sealSecret(payloadOf(name, roles, unit.repeat(n + 1)), sealKey))?.code).toBe('too_large');
       }),
       runs(60),
@@ -159,8 +165,8 @@ describe('sealed records', () => {
     fc.assert(
       fc.property(secretName, secretName, roleList, fc.string({ maxLength: 50 }), (name, other, roles, value) => {
         fc.pre(name !== other);
-        const record = sealSecret(payloadOf(name, roles, value), sealKey);
-        expect(refusal(() => openSecret(record, other, sealKey))?.code).toBe('integrity');
+        const { record } = sealSecret(payloadOf(name, roles, value), sealKey);
+        expect(refusal(() => open(record, other))?.code).toBe('integrity');
       }),
       runs(200),
     );
@@ -169,19 +175,19 @@ describe('sealed records', () => {
   it('are refused with any single bit flipped', () => {
     fc.assert(
       fc.property(secretName, roleList, fc.string({ maxLength: 200 }), fc.nat(), fc.integer({ min: 0, max: 7 }), (name, roles, value, at, bit) => {
-        const record = sealSecret(payloadOf(name, roles, value), sealKey);
+        const { record } = sealSecret(payloadOf(name, roles, value), sealKey);
         const flipped = flipBit(record, at % record.length, bit);
-        expect(refusal(() => openSecret(flipped, name, sealKey))?.code).toBe('integrity');
+        expect(refusal(() => open(flipped, name))?.code).toBe('integrity');
       }),
       runs(1000),
     );
   });
 
   it('are refused with any single bit flipped: every bit of one record', () => {
-    const record = sealSecret(payloadOf('app/db', ['web', 'worker'], 'hunter2 ☃'), sealKey);
+    const { record } = sealSecret(payloadOf('app/db', ['web', 'worker'], 'hunter2 ☃'), sealKey);
     for (let at = 0; at < record.length; at++) {
       for (let bit = 0; bit < 8; bit++) {
-        expect(refusal(() => openSecret(flipBit(record, at, bit), 'app/db', sealKey))?.code, `bit ${bit} of character ${at}`).toBe('integrity');
+        expect(refusal(() => open(flipBit(record, at, bit), 'app/db'))?.code, `bit ${bit} of character ${at}`).toBe('integrity');
       }
     }
   });
@@ -201,7 +207,7 @@ describe('tokens', () => {
     ttl: fc.integer({ min: 60, max: 3600 }),
   });
   const tokenOf = (c: { role: string; principal: string; method: 'ec2' | 'iam'; iat: number; ttl: number }): { token: string; claims: TokenClaims } => {
-    const full: TokenClaims = { role: c.role, principal: c.principal, method: c.method, iat: c.iat, exp: c.iat + c.ttl, kid: tokenKey.kid };
+    const full: TokenClaims = { account: HOME, role: c.role, principal: c.principal, method: c.method, iat: c.iat, exp: c.iat + c.ttl, kid: tokenKey.kid };
     return { token: issueToken(full, tokenKey), claims: full };
   };
 
@@ -210,8 +216,8 @@ describe('tokens', () => {
       fc.property(claims, (c) => {
         const { token, claims: full } = tokenOf(c);
         fc.pre(now < full.exp);
-        expect(verifyToken(token, tokenKey, now)).toEqual(full);
-        expect(refusal(() => verifyToken(token, tokenKey, full.exp))?.code).toBe('token_expired');
+        expect(verifyToken(token, [tokenKey], now)).toEqual(full);
+        expect(refusal(() => verifyToken(token, [tokenKey], full.exp))?.code).toBe('token_expired');
       }),
       runs(300),
     );
@@ -222,7 +228,7 @@ describe('tokens', () => {
       fc.property(claims, fc.nat(), fc.integer({ min: 0, max: 7 }), (c, at, bit) => {
         const { token } = tokenOf(c);
         const flipped = flipBit(token, at % token.length, bit);
-        expect(refusal(() => verifyToken(flipped, tokenKey, now))?.code).toBe('invalid_credentials');
+        expect(refusal(() => verifyToken(flipped, [tokenKey], now))?.code).toBe('invalid_credentials');
       }),
       runs(1000),
     );
@@ -232,7 +238,7 @@ describe('tokens', () => {
     const { token } = tokenOf({ role: 'web', principal: 'i-0123456789abcdef0', method: 'ec2', iat: now, ttl: 900 });
     for (let at = 0; at < token.length; at++) {
       for (let bit = 0; bit < 8; bit++) {
-        expect(refusal(() => verifyToken(flipBit(token, at, bit), tokenKey, now))?.code, `bit ${bit} of character ${at}`).toBe('invalid_credentials');
+        expect(refusal(() => verifyToken(flipBit(token, at, bit), [tokenKey], now))?.code, `bit ${bit} of character ${at}`).toBe('invalid_credentials');
       }
     }
   });
@@ -263,11 +269,20 @@ describe('through the API (local backends)', () => {
         const token = await tokenFor(caller);
         const unique = [...new Set(roles)];
         // What the service will seal: the principal is an instance id, always 19 characters.
-        const payload = { name, roles: unique, value, createdAt: new Date(f.clock.time).toISOString(), createdBy: `${caller} i-0000000000000000` };
+        const payload: SecretPayload = {
+          name,
+          version: 1,
+          seq: 1,
+          op: 'put',
+          value,
+          roles: unique.map((r) => `${HOME}:${r}`),
+          at: new Date(f.clock.time).toISOString(),
+          by: { account: HOME, role: caller, principal: 'i-0000000000000000' },
+        };
         const expected = utf8Length(value) > MAX_SECRET_BYTES || sealedLength(payload, '0123456789abcdef') > MAX_RECORD_LENGTH ? 413 : 200;
 
         // Names repeat across runs (and while shrinking): start from nothing.
-        await f.request('DELETE', `/v1/secret/${name}`, { token: admin });
+        await f.request('DELETE', `/v1/secret/${name}?purge=true`, { token: admin });
         const response = await f.request('PUT', `/v1/secret/${name}`, { token, body: { Secret: value, Roles: roles } });
         expect(response.status, await response.clone().text()).toBe(expected);
         outcomes[expected]++;
@@ -294,7 +309,7 @@ describe('through the API (local backends)', () => {
     await f.request('PUT', '/v1/secret/flip/neighbour', { token: web, body: { Secret: 'intact', Roles: ['web'] } });
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 100 }), fc.nat(), fc.integer({ min: 0, max: 7 }), async (value, at, bit) => {
-        await f.request('DELETE', '/v1/secret/flip/target', { token: admin });
+        await f.request('DELETE', '/v1/secret/flip/target?purge=true', { token: admin });
         expect((await f.request('PUT', '/v1/secret/flip/target', { token: web, body: { Secret: value, Roles: ['web'] } })).status).toBe(200);
         const stored = JSON.parse(await readFile(file('flip/target'), 'utf8')) as { name: string; versions: { version: number; record: string }[] };
         const record = stored.versions[0]!.record;
@@ -331,7 +346,7 @@ describe('through the API (local backends)', () => {
 });
 
 async function startOn(dir: string) {
-  const app = createApp(await createService(loadConfig({ DSSSS_DATA_DIR: dir, DSSSS_AUDIT_LOG: 'off' })));
+  const app = createApp(await createRuntime(loadConfig({ DSSSS_DATA_DIR: dir, DSSSS_AUDIT_LOG: 'off', DSSSS_ACCOUNT_ID: '111122223333', DSSSS_WRITER_ROLES: '*' })));
   return (method: string, path: string, token: string) => app.request(path, { method, headers: { Reauthentication: token } });
 }
 
@@ -348,8 +363,8 @@ describe('through the API (AWS backends, Parameter Store mocked)', () => {
     fake.addInstance('i-00000000000000c1', '111122223333', 'web');
     const ca = createDevCa();
     const app = createApp(
-      await createService(
-        loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_KMS_KEY_ID: 'alias/test', DSSSS_ALLOWED_ACCOUNTS: '111122223333', DSSSS_EXTRA_CERTS: ca.certPem, DSSSS_AUDIT_LOG: 'off' }),
+      await createRuntime(
+        loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*', DSSSS_KMS_KEY_ID: 'alias/test', DSSSS_ALLOWED_ACCOUNTS: '111122223333', DSSSS_EXTRA_CERTS: ca.certPem, DSSSS_AUDIT_LOG: 'off' }),
       ),
     );
     request = async (method, path, token, body) =>
@@ -370,7 +385,7 @@ describe('through the API (AWS backends, Parameter Store mocked)', () => {
         fc.pre(!used.has(name));
         used.add(name);
         const put = await request('PUT', `/v1/secret/${name}`, web, { Secret: value, Roles: ['web'] });
-        expect(put.status).toBe(200);
+        expect(put.status, await put.clone().text()).toBe(200);
         const { version } = (await put.json()) as { version: number };
         fake.tamper(`/dssss/secrets/${name}`, (record) => flipBit(record, at % record.length, bit));
         const response = await request('GET', `/v1/secret/${name}`, web);

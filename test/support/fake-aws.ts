@@ -1,15 +1,17 @@
-// A small in-memory AWS behind aws-sdk-client-mock: Parameter Store (versions, conditional
-// create, paths), KMS (data keys bound to an encryption context), EC2 and IAM (instance ->
-// profile -> role). Every call is recorded, and a fault can be armed for any one of them.
+// A small in-memory AWS behind aws-sdk-client-mock: Parameter Store (versions, history,
+// conditional create, paths, batches), KMS (data keys bound to an encryption context), EC2
+// and IAM (instance -> profile -> role, roles with unique ids). Every call is recorded, and a fault can be armed for any one of them.
 
 import { randomBytes } from 'node:crypto';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
+import { GetInstanceProfileCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   DeleteParameterCommand,
   GetParameterCommand,
+  GetParameterHistoryCommand,
   GetParametersByPathCommand,
+  GetParametersCommand,
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -76,12 +78,14 @@ interface World {
   dataKeys: Map<string, { plaintext: string; context: string }>;
   instances: Map<string, { owner: string; state: string; profileArn: string }>;
   profiles: Map<string, string>;
+  /** Role name -> unique id. */
+  roles: Map<string, string>;
 }
 
 const MAX_HISTORY = 100;
 
 export class FakeAws {
-  private world: World = { parameters: new Map(), dataKeys: new Map(), instances: new Map(), profiles: new Map() };
+  private world: World = { parameters: new Map(), dataKeys: new Map(), instances: new Map(), profiles: new Map(), roles: new Map() };
   /** Every call made, in order: "SSM.GetParameter", "KMS.Decrypt", ... */
   readonly calls: string[] = [];
   private fault: { at: number; kind: FaultKind } | undefined;
@@ -92,11 +96,14 @@ export class FakeAws {
     ssm.on(GetParameterCommand).callsFake((input) => this.call('SSM.GetParameter', () => this.getParameter(input.Name)));
     ssm.on(PutParameterCommand).callsFake((input) => this.call('SSM.PutParameter', () => this.putParameter(input)));
     ssm.on(DeleteParameterCommand).callsFake((input) => this.call('SSM.DeleteParameter', () => this.deleteParameter(input.Name)));
+    ssm.on(GetParametersCommand).callsFake((input) => this.call('SSM.GetParameters', () => this.getParameters(input.Names)));
+    ssm.on(GetParameterHistoryCommand).callsFake((input) => this.call('SSM.GetParameterHistory', () => this.history(input)));
     ssm.on(GetParametersByPathCommand).callsFake((input) => this.call('SSM.GetParametersByPath', () => this.byPath(input)));
     kms.on(GenerateDataKeyCommand).callsFake((input) => this.call('KMS.GenerateDataKey', () => this.generateDataKey(input)));
     kms.on(DecryptCommand).callsFake((input) => this.call('KMS.Decrypt', () => this.decrypt(input)));
     ec2.on(DescribeInstancesCommand).callsFake((input) => this.call('EC2.DescribeInstances', () => this.describe(input.InstanceIds)));
     iam.on(GetInstanceProfileCommand).callsFake((input) => this.call('IAM.GetInstanceProfile', () => this.profile(input.InstanceProfileName)));
+    iam.on(GetRoleCommand).callsFake((input) => this.call('IAM.GetRole', () => this.role(input.RoleName)));
   }
 
   restore(): void {
@@ -108,7 +115,19 @@ export class FakeAws {
   addInstance(instanceId: string, owner: string, role: string, state = 'running'): void {
     const profile = `${role}-profile`;
     this.world.profiles.set(profile, role);
+    if (!this.world.roles.has(role)) this.addRole(role);
     this.world.instances.set(instanceId, { owner, state, profileArn: `arn:aws:iam::${owner}:instance-profile/${profile}` });
+  }
+
+  /** Creates (or, called again, deletes and recreates) a role: a new unique id each time. */
+  addRole(role: string): string {
+    const id = `AROA${randomBytes(8).toString('hex').toUpperCase()}`;
+    this.world.roles.set(role, id);
+    return id;
+  }
+
+  roleId(role: string): string | undefined {
+    return this.world.roles.get(role);
   }
 
   snapshot(): World {
@@ -169,6 +188,30 @@ export class FakeAws {
     const entry = selector === undefined ? parameter.versions.at(-1) : parameter.versions.find((v) => v.version === Number(selector));
     if (!entry) throw awsError('ParameterVersionNotFound');
     return { Parameter: { Name: name, Value: entry.value, Version: entry.version, Type: 'String' }, $metadata: {} };
+  }
+
+  /** At most 10 names; the missing ones come back as InvalidParameters. */
+  private getParameters(names: string[] | undefined) {
+    if (!names || names.length === 0 || names.length > 10) throw awsError('ValidationException');
+    const Parameters = [];
+    const InvalidParameters = [];
+    for (const name of names) {
+      const latest = this.world.parameters.get(name)?.versions.at(-1);
+      if (latest) Parameters.push({ Name: name, Value: latest.value, Version: latest.version, Type: 'String' });
+      else InvalidParameters.push(name);
+    }
+    return { Parameters, InvalidParameters, $metadata: {} };
+  }
+
+  /** Oldest first, MaxResults (at most 50) per page. */
+  private history(input: { Name?: string; MaxResults?: number; NextToken?: string }) {
+    const parameter = this.world.parameters.get(input.Name ?? '');
+    if (!parameter) throw awsError('ParameterNotFound');
+    const start = input.NextToken === undefined ? 0 : Number(/^h-(\d+)$/.exec(input.NextToken)?.[1] ?? NaN);
+    if (!Number.isInteger(start)) throw awsError('InvalidNextToken');
+    const max = Math.min(input.MaxResults ?? 50, 50);
+    const page = parameter.versions.slice(start, start + max).map((v) => ({ Name: input.Name, Value: v.value, Version: v.version, Type: 'String' }));
+    return { Parameters: page, NextToken: start + max < parameter.versions.length ? `h-${start + max}` : undefined, $metadata: {} };
   }
 
   private putParameter(input: { Name?: string; Value?: string; Overwrite?: boolean }) {
@@ -237,6 +280,12 @@ export class FakeAws {
   private profile(name: string | undefined) {
     const role = this.world.profiles.get(name ?? '');
     if (!role) throw awsError('NoSuchEntity');
-    return { InstanceProfile: { InstanceProfileName: name, Roles: [{ RoleName: role }] }, $metadata: {} };
+    return { InstanceProfile: { InstanceProfileName: name, Roles: [{ RoleName: role, RoleId: this.world.roles.get(role) }] }, $metadata: {} };
+  }
+
+  private role(name: string | undefined) {
+    const id = this.world.roles.get(name ?? '');
+    if (!id) throw awsError('NoSuchEntity');
+    return { Role: { RoleName: name, RoleId: id, Arn: `arn:aws:iam::111122223333:role/${name}` }, $metadata: {} };
   }
 }
