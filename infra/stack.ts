@@ -145,6 +145,12 @@ export class DssssStack extends Stack {
               actions: ['iam:GetInstanceProfile'],
               resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:instance-profile/*`],
             }),
+            new iam.PolicyStatement({
+              sid: 'RoleIdLookup',
+              // A secret's roles are pinned to their unique ids when it is written.
+              actions: ['iam:GetRole'],
+              resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/*`],
+            }),
           ],
         }),
       },
@@ -241,6 +247,11 @@ export class DssssStack extends Stack {
       cfn(role),
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]',
       'The instance profile is named by the instance being looked up, so it cannot be listed in advance; iam:GetInstanceProfile is read-only and limited to this account.',
+    );
+    ack(
+      cfn(role),
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]',
+      'A secret may name any role of the account; iam:GetRole is read-only, limited to this account, and used only to pin the named roles to their unique ids.',
     );
     ack(
       cfn(role),

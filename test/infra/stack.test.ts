@@ -144,6 +144,12 @@ describe('DssssStack with its defaults', () => {
         Action: 'iam:GetInstanceProfile',
         Resource: { 'Fn::Join': ['', ['arn:', partition, ':iam::', account, ':instance-profile/*']] },
       },
+      {
+        Sid: 'RoleIdLookup',
+        Effect: 'Allow',
+        Action: 'iam:GetRole',
+        Resource: { 'Fn::Join': ['', ['arn:', partition, ':iam::', account, ':role/*']] },
+      },
     ]);
     expect(functionRole(s).Properties.ManagedPolicyArns).toBeUndefined();
     s.template.hasResourceProperties('AWS::IAM::Role', {
@@ -241,6 +247,7 @@ describe('DssssStack with its defaults', () => {
       'AWS::IAM::Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::*]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]',
+      'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/*]',
     ]);
   });
