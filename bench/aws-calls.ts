@@ -32,7 +32,7 @@ export async function runAwsCalls(machine: string, log: (line: string) => void):
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (!/^sts(\.[a-z0-9-]+)?\.amazonaws\.com$/.test(url.hostname)) throw new Error(`the benchmark refuses a fetch to ${url.origin}`);
     stsCalls++;
-    return fakeGetCallerIdentity(init);
+    return fakeGetCallerIdentity(init, aws.aws.roleId('web') ?? 'AROAUNKNOWN');
   };
   try {
     const figures: CallFigure[] = [];
@@ -178,14 +178,14 @@ async function signedGetCallerIdentity(): Promise<string> {
 }
 
 /** STS's answer to a GetCallerIdentity signed by an assumed-role session of the role "web". */
-async function fakeGetCallerIdentity(init: RequestInit | undefined): Promise<Response> {
+async function fakeGetCallerIdentity(init: RequestInit | undefined, roleId: string): Promise<Response> {
   const body = typeof init?.body === 'string' ? init.body : '';
   if (init?.method !== 'POST' || !body.includes('Action=GetCallerIdentity')) {
     return new Response('<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>', { status: 400 });
   }
   const xml =
     '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>' +
-    `<Arn>arn:aws:sts::${ACCOUNT}:assumed-role/web/bench-session</Arn><UserId>AROABENCHMARK:bench-session</UserId><Account>${ACCOUNT}</Account>` +
+    `<Arn>arn:aws:sts::${ACCOUNT}:assumed-role/web/bench-session</Arn><UserId>${roleId}:bench-session</UserId><Account>${ACCOUNT}</Account>` +
     '</GetCallerIdentityResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></GetCallerIdentityResponse>';
   return new Response(xml, { status: 200, headers: { 'Content-Type': 'text/xml' } });
 }

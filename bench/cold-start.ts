@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { awsFixture } from './aws-fixture';
-import { serveLoopbackAws, type LoopbackAws } from './aws-fakes';
+import { serveLoopbackAws, type LoopbackAws } from '../test/support/fake-aws';
 import { buildLambdaArtifact, PROJECT_ROOT, type Artifact } from './bundle';
 import { localFixture } from './local-fixture';
 import { median } from './measure';
@@ -94,7 +94,7 @@ export async function runColdStart(machine: string, log: (line: string) => void)
     } finally {
       aws.restore();
     }
-    loopback = await serveLoopbackAws(aws.ssm, aws.kms);
+    loopback = await serveLoopbackAws(aws.aws);
     const awsEvent = join(work, 'aws-event.json');
     await writeFile(awsEvent, JSON.stringify(restEvent('GET', `/v1/secret/${SECRET_NAME}`, { Reauthentication: awsToken })));
     // As the stack configures the function: no extra certificates, the audit log on stdout.
@@ -116,9 +116,9 @@ export async function runColdStart(machine: string, log: (line: string) => void)
     await coldStart(artifactUrl, awsEvent, awsEnv);
     for (let i = 0; i < COLD_RUNS; i++) {
       runs.local.push(await coldStart(artifactUrl, localEvent, localEnv));
-      const served = new Map(loopback.calls);
+      const served = aws.aws.calls.length;
       runs.aws.push(await coldStart(artifactUrl, awsEvent, awsEnv));
-      requests.push(new Map([...loopback.calls].map(([target, n]) => [target, n - (served.get(target) ?? 0)])));
+      requests.push(wireTargets(aws.aws.calls.slice(served)));
     }
     const perRun = requests.map((map) => JSON.stringify(Object.fromEntries([...map].filter(([, n]) => n > 0).sort())));
     if (new Set(perRun).size !== 1) throw new Error(`cold starts made differing AWS requests: ${[...new Set(perRun)].join(' / ')}`);
@@ -182,4 +182,16 @@ async function coldStart(artifactUrl: string, eventFile: string, env: Record<str
   const secret = report.statusCode === 200 ? (JSON.parse(report.body) as { secret?: string }).secret : undefined;
   if (secret !== SECRET_VALUE) throw new Error(`cold start's first request answered ${report.statusCode}: ${report.body.slice(0, 300)}`);
   return report;
+}
+
+/** Calls by their X-Amz-Target ("SSM.GetParameter" -> "AmazonSSM.GetParameter"): what went over the wire. */
+function wireTargets(calls: readonly string[]): Map<string, number> {
+  const prefix: Record<string, string> = { SSM: 'AmazonSSM', KMS: 'TrentService' };
+  const counts = new Map<string, number>();
+  for (const call of calls) {
+    const [service = '', command = ''] = call.split('.');
+    const target = `${prefix[service] ?? service}.${command}`;
+    counts.set(target, (counts.get(target) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -94,16 +94,16 @@ export function judge(figures: Figures): Check[] {
     add('calls.login-cached.all', 'Cached EC2 login: AWS calls', 'calls', '==', 0, calls('login-cached'));
     // What the README's "AWS calls per request" table says.
     add('calls.login-first.ec2', 'First EC2 login (warm container): DescribeInstances', 'calls', '==', 1, calls('login-first', 'ec2'), 'README');
-    add('calls.login-first.iam', 'First EC2 login (warm container): GetInstanceProfile', 'calls', '==', 1, calls('login-first', 'iam'), 'README');
+    add('calls.login-first.iam', 'First EC2 login (warm container, its instance profile already seen): GetInstanceProfile', 'calls', '==', 0, calls('login-first', 'iam'), 'README');
     add('calls.login-first.ssm', 'First EC2 login (warm container): GetParameter of its nonce binding', 'calls', '==', 1, calls('login-first', 'ssm'), 'README');
     add('calls.login-first.other', 'First EC2 login (warm container): other AWS calls', 'calls', '==', 0, others('login-first', 'ec2', 'iam', 'ssm'), 'README');
     add('calls.login-iam.sts', 'IAM login: STS requests', 'calls', '==', 1, calls('login-iam', 'sts'), 'README');
     add('calls.login-iam.other', 'IAM login: other AWS calls', 'calls', '==', 0, others('login-iam', 'sts'), 'README');
-    add('calls.get-version.ssm', 'GET ?version=N: Parameter Store calls', 'calls', '==', 2, calls('get-version', 'ssm'), 'README');
+    add('calls.get-version.ssm', 'GET ?version=N: Parameter Store calls (one GetParameterHistory page)', 'calls', '==', 1, calls('get-version', 'ssm'), 'README');
     add('calls.put-new.ssm', 'PUT (new name): Parameter Store calls', 'calls', '==', 2, calls('put-new', 'ssm'), 'README');
     add('calls.put-overwrite.ssm', 'PUT (existing name): Parameter Store calls', 'calls', '==', 2, calls('put-overwrite', 'ssm'), 'README');
     add('calls.put.other', 'PUT: other AWS calls', 'calls', '==', 0, others('put-overwrite', 'ssm'), 'README');
-    add('calls.delete.ssm', 'DELETE: Parameter Store calls', 'calls', '==', 1, calls('delete', 'ssm'), 'README');
+    add('calls.delete.ssm', 'DELETE (soft: the latest read, a tombstone written): Parameter Store calls', 'calls', '==', 2, calls('delete', 'ssm'), 'README');
     add('calls.list-100.ssm', 'LIST limit=100: GetParametersByPath calls (ceil(100/10))', 'calls', '<=', 10, calls('list-100', 'ssm'), 'README');
     add('calls.list-all.ssm', 'LIST of 1,000 names, 10 pages of 100: GetParametersByPath calls', 'calls', '<=', 100, calls('list-all', 'ssm'), 'README');
   }

@@ -132,7 +132,10 @@ export class SealKeyRing {
     return { current, keys, tokenKeys: newestFirst.map((k) => k.token), retired };
   }
 
-  /** Every slot, in batches; a batch with nothing in it ends the ring. */
+  /**
+   * Every slot, in batches. Slots are created one after another, so a batch whose last slot
+   * is empty ends the ring: a ring of up to 9 keys costs one read, and a cold start pays it.
+   */
   private async readSlots(): Promise<Map<number, StoredSealKey>> {
     const slots = new Map<number, StoredSealKey>();
     for (let first = 1; ; first += SLOTS_PER_READ) {
@@ -142,7 +145,7 @@ export class SealKeyRing {
         const text = found.get(name);
         if (text !== undefined) slots.set(first + i, parse(text));
       });
-      if (!names.some((name) => found.has(name))) return slots;
+      if (!found.has(names.at(-1)!)) return slots;
     }
   }
 

@@ -235,6 +235,20 @@ describe('seal key ring', () => {
     expect(loaded.tokenKeys.map((k) => k.kid)).toEqual([...loaded.keys.values()].sort((x, y) => y.slot - x.slot).map((k) => k.id));
   });
 
+  it('a cold start reads a ring of fewer than 10 keys in one bookkeeping read, and one more per full batch', async () => {
+    const { meta, ring: make } = setup();
+    const ring = make();
+    await ring.ring();
+    await ring.rotate();
+    meta.calls.read = 0;
+    expect((await make().ring()).keys.size).toBe(2);
+    expect(meta.calls.read).toBe(1);
+    for (let i = 0; i < 8; i++) await ring.rotate();
+    meta.calls.read = 0;
+    expect((await make().ring()).keys.size).toBe(10);
+    expect(meta.calls.read).toBe(2);
+  });
+
   it('refuses a malformed stored key, a key of the wrong length, and a ring with every key retired', async () => {
     const malformed = setup();
     malformed.meta.values.set('seal-key', '{"v":1,"kid":"x"}');

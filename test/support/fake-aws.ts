@@ -1,8 +1,12 @@
 // A small in-memory AWS behind aws-sdk-client-mock: Parameter Store (versions, history,
 // conditional create, paths, batches), KMS (data keys bound to an encryption context), EC2
 // and IAM (instance -> profile -> role, roles with unique ids). Every call is recorded, and a fault can be armed for any one of them.
+// The tests, the security suites and the benchmark share it; `serveLoopbackAws` serves the
+// same state over AWS's JSON protocol on 127.0.0.1 to a process of its own (the bundled artifact).
 
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetInstanceProfileCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
@@ -83,6 +87,7 @@ interface World {
 }
 
 const MAX_HISTORY = 100;
+const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/test';
 
 export class FakeAws {
   private world: World = { parameters: new Map(), dataKeys: new Map(), instances: new Map(), profiles: new Map(), roles: new Map() };
@@ -90,8 +95,11 @@ export class FakeAws {
   readonly calls: string[] = [];
   private fault: { at: number; kind: FaultKind } | undefined;
   private readonly mocks = [mockClient(SSMClient), mockClient(KMSClient), mockClient(EC2Client), mockClient(IAMClient)] as const;
+  /** The account the IAM ARNs name. */
+  readonly account: string;
 
-  constructor() {
+  constructor(options: { account?: string } = {}) {
+    this.account = options.account ?? '111122223333';
     const [ssm, kms, ec2, iam] = this.mocks;
     ssm.on(GetParameterCommand).callsFake((input) => this.call('SSM.GetParameter', () => this.getParameter(input.Name)));
     ssm.on(PutParameterCommand).callsFake((input) => this.call('SSM.PutParameter', () => this.putParameter(input)));
@@ -108,6 +116,41 @@ export class FakeAws {
 
   restore(): void {
     for (const mock of this.mocks) mock.restore();
+  }
+
+  /**
+   * One call over AWS's JSON protocol (X-Amz-Target), for `serveLoopbackAws`: the same state,
+   * the same recording and faults as the mocked clients. Undefined for a target it does not serve.
+   */
+  answer(target: string, input: Record<string, unknown>): Promise<unknown> | undefined {
+    const blob = (value: unknown) => new Uint8Array(Buffer.from(String(value), 'base64'));
+    const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+    switch (target) {
+      case 'AmazonSSM.GetParameter':
+        return this.call('SSM.GetParameter', () => this.getParameter(input.Name as string | undefined));
+      case 'AmazonSSM.GetParameters':
+        return this.call('SSM.GetParameters', () => this.getParameters(input.Names as string[] | undefined));
+      case 'AmazonSSM.GetParameterHistory':
+        return this.call('SSM.GetParameterHistory', () => this.history(input as { Name?: string }));
+      case 'AmazonSSM.GetParametersByPath':
+        return this.call('SSM.GetParametersByPath', () => this.byPath(input as { Path?: string }));
+      case 'AmazonSSM.PutParameter':
+        return this.call('SSM.PutParameter', () => this.putParameter(input as { Name?: string }));
+      case 'AmazonSSM.DeleteParameter':
+        return this.call('SSM.DeleteParameter', () => this.deleteParameter(input.Name as string | undefined));
+      case 'TrentService.GenerateDataKey':
+        return this.call('KMS.GenerateDataKey', () => {
+          const out = this.generateDataKey(input as { EncryptionContext?: Record<string, string> });
+          return { ...out, Plaintext: base64(out.Plaintext), CiphertextBlob: base64(out.CiphertextBlob) };
+        });
+      case 'TrentService.Decrypt':
+        return this.call('KMS.Decrypt', () => {
+          const out = this.decrypt({ CiphertextBlob: blob(input.CiphertextBlob), EncryptionContext: input.EncryptionContext as Record<string, string> | undefined });
+          return { Plaintext: base64(out.Plaintext), KeyId: KEY_ARN, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        });
+      default:
+        return undefined;
+    }
   }
 
   // ---- state ----
@@ -209,7 +252,8 @@ export class FakeAws {
     if (!parameter) throw awsError('ParameterNotFound');
     const start = input.NextToken === undefined ? 0 : Number(/^h-(\d+)$/.exec(input.NextToken)?.[1] ?? NaN);
     if (!Number.isInteger(start)) throw awsError('InvalidNextToken');
-    const max = Math.min(input.MaxResults ?? 50, 50);
+    const max = input.MaxResults ?? 50;
+    if (max < 1 || max > 50) throw awsError('ValidationException');
     const page = parameter.versions.slice(start, start + max).map((v) => ({ Name: input.Name, Value: v.value, Version: v.version, Type: 'String' }));
     return { Parameters: page, NextToken: start + max < parameter.versions.length ? `h-${start + max}` : undefined, $metadata: {} };
   }
@@ -236,7 +280,9 @@ export class FakeAws {
     const names = [...this.world.parameters.keys()].filter((n) => n.startsWith(under)).sort();
     const start = input.NextToken === undefined ? 0 : Number(/^page-(\d+)$/.exec(input.NextToken)?.[1] ?? NaN);
     if (!Number.isInteger(start)) throw awsError('InvalidNextToken');
+    // AWS refuses more than 10 per page, as it refuses history pages over 50.
     const max = input.MaxResults ?? 10;
+    if (max < 1 || max > 10) throw awsError('ValidationException');
     const page = names.slice(start, start + max).map((Name) => {
       const latest = this.world.parameters.get(Name)!.versions.at(-1)!;
       return { Name, Value: latest.value, Version: latest.version, Type: 'String' };
@@ -251,7 +297,7 @@ export class FakeAws {
     const plaintext = randomBytes(32);
     const blob = randomBytes(64);
     this.world.dataKeys.set(blob.toString('base64'), { plaintext: plaintext.toString('base64'), context: JSON.stringify(input.EncryptionContext ?? {}) });
-    return { Plaintext: new Uint8Array(plaintext), CiphertextBlob: new Uint8Array(blob), KeyId: 'arn:aws:kms:us-east-1:111122223333:key/test', $metadata: {} };
+    return { Plaintext: new Uint8Array(plaintext), CiphertextBlob: new Uint8Array(blob), KeyId: KEY_ARN, $metadata: {} };
   }
 
   private decrypt(input: { CiphertextBlob?: Uint8Array; EncryptionContext?: Record<string, string> }) {
@@ -286,6 +332,53 @@ export class FakeAws {
   private role(name: string | undefined) {
     const id = this.world.roles.get(name ?? '');
     if (!id) throw awsError('NoSuchEntity');
-    return { Role: { RoleName: name, RoleId: id, Arn: `arn:aws:iam::111122223333:role/${name}` }, $metadata: {} };
+    return { Role: { RoleName: name, RoleId: id, Arn: `arn:aws:iam::${this.account}:role/${name}` }, $metadata: {} };
   }
+}
+
+export interface LoopbackAws {
+  /** http://127.0.0.1:PORT, for AWS_ENDPOINT_URL. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * `fake`'s Parameter Store and KMS over AWS's JSON protocol on 127.0.0.1, told apart by
+ * X-Amz-Target. A target it does not serve is a 400, so an unexpected call fails the request
+ * instead of passing unnoticed; the calls land in `fake.calls` as the mocked ones do.
+ */
+export async function serveLoopbackAws(fake: FakeAws): Promise<LoopbackAws> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify(body));
+      };
+      const target = String(req.headers['x-amz-target'] ?? '');
+      let input: Record<string, unknown>;
+      try {
+        input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+      } catch {
+        return send(400, { __type: 'SerializationException', message: 'not JSON' });
+      }
+      const answer = fake.answer(target, input);
+      if (!answer) return send(400, { __type: 'UnknownOperationException', message: `the stand-in does not serve ${target}` });
+      answer.then(
+        (body) => send(200, { ...(body as object), $metadata: undefined }),
+        (err: Error & { $fault?: string }) => send(err.$fault === 'server' ? 500 : 400, { __type: err.name, message: err.message }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
