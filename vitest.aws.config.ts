@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/aws/**/*.test.ts'],
     globalSetup: ['test/aws/moto.ts'],
+    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     fileParallelism: false,

@@ -2,18 +2,20 @@
 // the test controls, and a request helper over the real app.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../lambda/app';
-import { ensureDevCa } from '../lambda/adapters/dev-ca-files';
+import { DEV_CA_FILE, ensureDevCa } from '../lambda/adapters/dev-ca-files';
 import { LocalRegistry } from '../lambda/adapters/local-registry';
 import { loadConfig } from '../lambda/config';
-import { signIdentityDocument } from '../lambda/identity/dev-ca';
+import { createDevCa, signIdentityDocument, type DevCa } from '../lambda/identity/dev-ca';
 import type { AuditRecord } from '../lambda/ports';
 import { createRuntime, type Overrides } from '../lambda/runtime';
 
 export const ACCOUNT = '111122223333';
+
+let workerCa: DevCa | undefined;
 
 export interface RequestOptions {
   token?: string;
@@ -27,8 +29,13 @@ export interface RequestOptions {
  * rules set their own.
  */
 export async function localFixture(env: Record<string, string> = {}, overrides: Omit<Overrides, 'clock'> = {}) {
-  // A given DSSSS_DATA_DIR is a restart on existing data.
-  const dir = env.DSSSS_DATA_DIR ?? (await mkdtemp(join(tmpdir(), 'dssss-app-')));
+  // A given DSSSS_DATA_DIR is a restart on existing data. A new one gets this worker's
+  // development CA: making an RSA key pair per fixture cost 50 to 250 ms each.
+  let dir = env.DSSSS_DATA_DIR;
+  if (dir === undefined) {
+    dir = await mkdtemp(join(tmpdir(), 'dssss-app-'));
+    await writeFile(join(dir, DEV_CA_FILE), JSON.stringify((workerCa ??= createDevCa())), { mode: 0o600 });
+  }
   const clock = { time: Date.now(), now(): number { return this.time; } };
   const config = loadConfig({ DSSSS_DATA_DIR: dir, DSSSS_ACCOUNT_ID: ACCOUNT, DSSSS_WRITER_ROLES: '*', ...env });
   // Every request's audit line, for tests to inspect.

@@ -21,6 +21,12 @@ export interface IssuerAndSerial {
   readonly serial: Uint8Array;
 }
 
+/**
+ * Parsed certificates by SHA-256 of their DER, for the process: a certificate is parsed once,
+ * however many trust stores name it (AWS's ~40 took about 33 ms per store).
+ */
+const PARSED = new Map<string, { key: string; certificate: TrustedCertificate }>();
+
 export class TrustStore {
   private constructor(
     private readonly bySigner: ReadonlyMap<string, readonly TrustedCertificate[]>,
@@ -37,11 +43,15 @@ export class TrustStore {
       const fingerprint = createHash('sha256').update(der).digest('hex');
       if (seen.has(fingerprint)) return;
       seen.add(fingerprint);
-      const key = signerKey(certificateIssuerAndSerial(der, index));
+      let parsed = PARSED.get(fingerprint);
+      if (!parsed) {
+        parsed = { key: signerKey(certificateIssuerAndSerial(der, index)), certificate: trustedCertificate(der, index) };
+        PARSED.set(fingerprint, parsed);
+      }
       // Several certificates may share issuer and serial (or a key): keep every candidate.
-      const candidates = bySigner.get(key) ?? [];
-      candidates.push(trustedCertificate(der, index));
-      bySigner.set(key, candidates);
+      const candidates = bySigner.get(parsed.key) ?? [];
+      candidates.push(parsed.certificate);
+      bySigner.set(parsed.key, candidates);
     });
     return new TrustStore(bySigner, seen.size);
   }

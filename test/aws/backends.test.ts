@@ -25,7 +25,7 @@ const awsEnv = {
   AWS_ACCESS_KEY_ID: 'testing',
   AWS_SECRET_ACCESS_KEY: 'testing',
   AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 Object.assign(process.env, awsEnv);
 

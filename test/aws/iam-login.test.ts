@@ -27,7 +27,7 @@ const base = {
   AWS_ENDPOINT_URL: endpoint,
   AWS_REGION: 'us-east-1',
   AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 const testing = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 Object.assign(process.env, base, { AWS_ACCESS_KEY_ID: testing.accessKeyId, AWS_SECRET_ACCESS_KEY: testing.secretAccessKey });

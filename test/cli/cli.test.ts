@@ -1,5 +1,6 @@
-// The `dssss` client end to end: the real bin in a child process, against a local dssss over
-// real HTTP, with IMDSv2 and STS played by stand-ins on loopback. Nothing leaves 127.0.0.1.
+// The `dssss` client end to end: the bundle users install (dist/dssss.mjs, built by the
+// global setup) in a child process, against a local dssss over real HTTP, with IMDSv2 and
+// STS played by stand-ins on loopback. Nothing leaves 127.0.0.1.
 
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -10,9 +11,9 @@ import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { environmentName } from '../../cli/commands';
+import { CLIENT_FILE } from '../../scripts/build';
 import { localFixture, type Fixture } from '../helpers';
 
-const root = join(import.meta.dirname, '..', '..');
 const IMDS_SESSION = 'imds-session-token';
 
 let f: Fixture;
@@ -82,11 +83,11 @@ function dssss(args: string[], options: { env?: Record<string, string>; input?: 
     DSSSS_URL: url,
     DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
     AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
-    AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...options.env,
   };
   return new Promise((resolve) => {
-    const child = execFile('node', [join(root, 'bin', 'dssss.js'), ...args], { env, cwd: home, timeout: 30_000 }, (err, stdout, stderr) =>
+    const child = execFile(process.execPath, [CLIENT_FILE, ...args], { env, cwd: home, timeout: 30_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
     child.stdin!.end(options.input ?? '');

@@ -27,7 +27,7 @@ export const AWS_TEST_ENV = {
   AWS_ACCESS_KEY_ID: 'test',
   AWS_SECRET_ACCESS_KEY: 'test',
   AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: '1',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 } as const;
 
 export type Service = 'SSM' | 'KMS' | 'EC2' | 'IAM';
