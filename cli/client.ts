@@ -9,6 +9,7 @@ import { fetchIdentityDocument, hasNonInstanceCredentials, imdsAnswers, imdsEndp
 import { createFileExclusive, writeFileAtomic } from '../lambda/adapters/files';
 import { parseSecretName } from '../lambda/core/names';
 import { CliError, EXIT, exitCodeForStatus } from './errors';
+import { Backoff, RETRIED_STATUSES, retryAfterMs, type RetryTiming } from './retry';
 
 type Env = Readonly<Record<string, string | undefined>>;
 export type LoginMethod = 'ec2' | 'iam';
@@ -22,6 +23,8 @@ export interface ClientOptions {
   readonly method?: LoginMethod | undefined;
   readonly tokenFile: string;
   readonly env: Env;
+  /** How long to keep retrying 429s, 502-504s and connection failures (and IMDS reads). */
+  readonly retry: RetryTiming;
 }
 
 interface CachedToken {
@@ -132,7 +135,7 @@ export class DssssClient {
   private async identityDocument(): Promise<string> {
     const imds = imdsEndpoint(this.options.env);
     if (imds === undefined) throw new CliError(EXIT.auth, 'EC2 login needs IMDS, and AWS_EC2_METADATA_DISABLED=true turns it off');
-    return fetchIdentityDocument(imds);
+    return fetchIdentityDocument(imds, new Backoff(this.options.retry));
   }
 
   /** DSSSS_NONCE_FILE: the nonce this instance's logins are bound to, created (0600) on first use. */
@@ -151,12 +154,25 @@ export class DssssClient {
     return { 'X-Dssss-Nonce': nonce };
   }
 
+  /**
+   * One request, retried on 429, 502-504 and connection failures until the retry budget is
+   * spent; then the last answer (or, if none came, exit 6).
+   */
   private async send(method: string, path: string, init: { headers: Record<string, string>; body?: string }): Promise<Response> {
-    try {
-      return await fetch(`${this.base}${path}`, { method, ...init, redirect: 'error', signal: AbortSignal.timeout(30_000) });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new CliError(EXIT.unavailable, `cannot reach ${this.base} (${cause})`);
+    const backoff = new Backoff(this.options.retry);
+    for (;;) {
+      let response: Response;
+      try {
+        response = await fetch(`${this.base}${path}`, { method, ...init, redirect: 'error', signal: AbortSignal.timeout(30_000) });
+      } catch (err) {
+        if (await backoff.next()) continue;
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        throw new CliError(EXIT.unavailable, `cannot reach ${this.base} (${cause})`);
+      }
+      if (!RETRIED_STATUSES.has(response.status)) return response;
+      const wait = retryAfterMs(response.headers.get('retry-after'));
+      if (!(await backoff.next(wait))) return response;
+      await response.body?.cancel();
     }
   }
 

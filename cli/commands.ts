@@ -1,4 +1,4 @@
-// `dssss login|get|put|ls|rm|exec`: the common jobs, one line each.
+// `dssss login|get|put|ls|rm|restore|history|revert|exec|admin`: the common jobs, one line each.
 
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LOCAL_SERVER_ID } from '../lambda/config';
 import { DssssClient, defaultTokenFile, secretPath, type LoginMethod } from './client';
 import { CliError, EXIT } from './errors';
+import { DEFAULT_RETRY_FOR_SECONDS, parseRetryFor } from './retry';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -22,9 +23,26 @@ const COMMON = {
   url: { type: 'string' },
   'server-id': { type: 'string' },
   method: { type: 'string' },
+  'retry-for': { type: 'string' },
 } as const satisfies Options;
 
-export const COMMANDS = ['login', 'get', 'put', 'ls', 'rm', 'exec'] as const;
+export const COMMANDS = ['login', 'get', 'put', 'ls', 'rm', 'restore', 'history', 'revert', 'exec', 'admin'] as const;
+
+interface SecretAnswer {
+  name: string;
+  secret: string;
+  version: number;
+  roles: string[];
+}
+
+interface HistoryEntry {
+  version: number;
+  operation: string;
+  deleted: boolean;
+  at: string;
+  by: { role: string; principal: string };
+  roles: string[];
+}
 
 export async function runCommand(command: (typeof COMMANDS)[number], args: string[], io: Io): Promise<number> {
   switch (command) {
@@ -35,8 +53,9 @@ export async function runCommand(command: (typeof COMMANDS)[number], args: strin
       return EXIT.ok;
     }
     case 'get': {
-      const { client, positionals } = parse(args, {}, io, 1);
-      const response = await client.request('GET', secretPath(positionals[0]!), { accept: 'text/plain' });
+      const { client, positionals, values } = parse(args, { version: { type: 'string' } }, io, 1);
+      const version = values.version === undefined ? '' : `?version=${versionNumber(values.version as string)}`;
+      const response = await client.request('GET', `${secretPath(positionals[0]!)}${version}`, { accept: 'text/plain' });
       if (!response.ok) await client.expectOk(response, 'get');
       io.stdout.write(await response.text());
       return EXIT.ok;
@@ -47,23 +66,64 @@ export async function runCommand(command: (typeof COMMANDS)[number], args: strin
       if (roles.length === 0) throw new CliError(EXIT.usage, 'put needs --roles role[,role...]');
       // Never from argv: a value there would sit in shell history and in every process listing.
       const value = typeof values['value-file'] === 'string' ? await readValueFile(values['value-file']) : await readAll(io.stdin);
-      const response = await client.request('PUT', secretPath(positionals[0]!), { body: JSON.stringify({ Secret: value, Roles: roles }) });
-      const { name, version } = (await client.expectOk(response, 'put')) as { name: string; version: number };
+      const { name, version } = await putSecret(client, positionals[0]!, value, roles);
       io.stderr.write(`stored ${name} version ${version}\n`);
       return EXIT.ok;
     }
     case 'ls': {
-      const { client, positionals } = parse(args, {}, io, 0, 1);
-      for (const name of await listAll(client, positionals[0] ?? '')) io.stdout.write(`${name}\n`);
+      const { client, positionals, values } = parse(args, { deleted: { type: 'boolean' } }, io, 0, 1);
+      const pages = await listAll(client, positionals[0] ?? '', { deleted: values.deleted === true });
+      for (const page of pages) for (const name of page.names) io.stdout.write(`${name}\n`);
       return EXIT.ok;
     }
     case 'rm': {
+      const { client, positionals, values } = parse(args, { purge: { type: 'boolean' }, yes: { type: 'boolean' } }, io, 1);
+      const name = positionals[0]!;
+      const path = secretPath(name);
+      if (values.purge === true) {
+        await confirmPurge(name, values.yes === true, io);
+        await client.expectOk(await client.request('DELETE', `${path}?purge=true`), 'rm --purge');
+        io.stderr.write(`destroyed every version of ${name}\n`);
+      } else {
+        await client.expectOk(await client.request('DELETE', path), 'rm');
+        io.stderr.write(`deleted ${name} (its versions are kept: dssss restore ${name})\n`);
+      }
+      return EXIT.ok;
+    }
+    case 'restore': {
       const { client, positionals } = parse(args, {}, io, 1);
-      await client.expectOk(await client.request('DELETE', secretPath(positionals[0]!)), 'rm');
+      const { name, version } = (await client.expectOk(await client.request('POST', `${secretPath(positionals[0]!)}/restore`), 'restore')) as {
+        name: string;
+        version: number;
+      };
+      io.stderr.write(`restored ${name} as version ${version}\n`);
+      return EXIT.ok;
+    }
+    case 'history': {
+      const { client, positionals } = parse(args, {}, io, 1);
+      const { versions } = (await client.expectOk(await client.request('GET', `${secretPath(positionals[0]!)}/versions`), 'history')) as {
+        versions: HistoryEntry[];
+      };
+      io.stdout.write('VERSION\tAT\tOPERATION\tBY\tROLES\n');
+      for (const v of versions) {
+        io.stdout.write(`${v.version}\t${v.at}\t${v.operation}\t${v.by.role}/${v.by.principal}\t${v.roles.join(',')}\n`);
+      }
+      return EXIT.ok;
+    }
+    case 'revert': {
+      const { client, positionals } = parse(args, {}, io, 2);
+      const [name, given] = positionals as [string, string];
+      const version = versionNumber(given);
+      const old = (await client.expectOk(await client.request('GET', `${secretPath(name)}?version=${version}`), 'revert')) as SecretAnswer;
+      // A new version with the old value and roles, under the overwrite rule like any PUT.
+      const written = await putSecret(client, name, old.secret, old.roles);
+      io.stderr.write(`reverted ${written.name} to version ${version}'s value and roles, as version ${written.version}\n`);
       return EXIT.ok;
     }
     case 'exec':
       return exec(args, io);
+    case 'admin':
+      return admin(args, io);
   }
 }
 
@@ -78,32 +138,128 @@ function parse(args: string[], options: Options, io: Io, minPositionals = 0, max
     throw new CliError(EXIT.usage, (err as Error).message);
   }
   if (positionals.length < minPositionals || positionals.length > maxPositionals) {
-    throw new CliError(EXIT.usage, minPositionals === 1 ? 'give one secret name' : 'too many arguments');
+    throw new CliError(EXIT.usage, minPositionals === 1 && maxPositionals === 1 ? 'give one secret name' : 'wrong number of arguments');
   }
   const url = (values.url as string | undefined) ?? io.env.DSSSS_URL;
   if (!url) throw new CliError(EXIT.usage, 'no server: give --url or set DSSSS_URL');
   const method = (values.method as string | undefined) ?? undefined;
   if (method !== undefined && method !== 'ec2' && method !== 'iam') throw new CliError(EXIT.usage, '--method: ec2 or iam');
+  const retryFor = parseRetryFor((values['retry-for'] as string | undefined) ?? io.env.DSSSS_RETRY_FOR);
+  if (Number.isNaN(retryFor)) throw new CliError(EXIT.usage, '--retry-for (or DSSSS_RETRY_FOR): a number of seconds, 0 or more');
   const client = new DssssClient({
     url,
     serverId: (values['server-id'] as string | undefined) ?? io.env.DSSSS_SERVER_ID ?? LOCAL_SERVER_ID,
     method: method as LoginMethod | undefined,
     tokenFile: defaultTokenFile(io.env),
     env: io.env,
+    retry: { forMs: (retryFor ?? DEFAULT_RETRY_FOR_SECONDS) * 1000 },
   });
   return { client, positionals, values };
 }
 
-async function listAll(client: DssssClient, prefix: string): Promise<string[]> {
-  const names: string[] = [];
+function versionNumber(given: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(given)) throw new CliError(EXIT.usage, 'a version is a positive whole number');
+  return Number(given);
+}
+
+async function putSecret(client: DssssClient, name: string, value: string, roles: readonly string[]): Promise<{ name: string; version: number }> {
+  const response = await client.request('PUT', secretPath(name), { body: JSON.stringify({ Secret: value, Roles: roles }) });
+  return (await client.expectOk(response, 'put')) as { name: string; version: number };
+}
+
+/** `rm --purge` destroys every version: on a terminal the name is typed again; elsewhere --yes says so. */
+async function confirmPurge(name: string, yes: boolean, io: Io): Promise<void> {
+  if (yes) return;
+  const terminal = (io.stdin as { isTTY?: boolean }).isTTY === true;
+  if (!terminal) throw new CliError(EXIT.usage, 'rm --purge destroys every version for good: add --yes (no terminal to confirm on)');
+  io.stderr.write(`This destroys every version of ${name} for good. Type the name again to confirm: `);
+  const answer = await readLine(io.stdin);
+  if (answer.trim() !== name) throw new CliError(EXIT.usage, 'the name did not match: nothing destroyed');
+}
+
+interface Page {
+  names: string[];
+  secrets?: SecretAnswer[];
+  next?: string;
+}
+
+async function listAll(client: DssssClient, prefix: string, options: { values?: boolean; deleted?: boolean } = {}): Promise<Page[]> {
+  const pages: Page[] = [];
   let next: string | undefined;
   do {
-    const query = new URLSearchParams({ prefix, ...(next === undefined ? {} : { next }) });
-    const page = (await client.expectOk(await client.request('GET', `/v1/secrets?${query}`), 'ls')) as { names: string[]; next?: string };
-    names.push(...page.names);
+    const query = new URLSearchParams({
+      prefix,
+      ...(options.values ? { values: 'true' } : {}),
+      ...(options.deleted ? { deleted: 'true' } : {}),
+      ...(next === undefined ? {} : { next }),
+    });
+    const page = (await client.expectOk(await client.request('GET', `/v1/secrets?${query}`), 'ls')) as Page;
+    pages.push(page);
     next = page.next;
   } while (next !== undefined);
-  return names;
+  return pages;
+}
+
+/** `dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]` (distinguished roles). */
+async function admin(args: string[], io: Io): Promise<number> {
+  const [action, ...rest] = args;
+  switch (action) {
+    case 'seal-keys': {
+      const { client } = parse(rest, {}, io);
+      io.stdout.write(`${JSON.stringify(await client.expectOk(await client.request('GET', '/v1/admin/seal-keys'), 'admin seal-keys'), null, 2)}\n`);
+      return EXIT.ok;
+    }
+    case 'rotate-seal-key': {
+      const { client } = parse(rest, {}, io);
+      const key = (await client.expectOk(await client.request('POST', '/v1/admin/seal-keys'), 'admin rotate-seal-key')) as { id: string; slot: number };
+      io.stderr.write(`seal key ${key.id} (slot ${key.slot}) now seals new records; run dssss admin rewrap to re-seal the older ones\n`);
+      return EXIT.ok;
+    }
+    case 'retire-seal-key': {
+      const { client, positionals } = parse(rest, {}, io, 1);
+      await client.expectOk(await client.request('DELETE', `/v1/admin/seal-keys/${encodeURIComponent(positionals[0]!)}`), 'admin retire-seal-key');
+      io.stderr.write(`retired seal key ${positionals[0]}\n`);
+      return EXIT.ok;
+    }
+    case 'rewrap': {
+      const { client, values } = parse(rest, { rate: { type: 'string' } }, io);
+      const rate = values.rate === undefined ? PUT_PARAMETER_RATE : Number(values.rate);
+      if (!Number.isFinite(rate) || rate <= 0) throw new CliError(EXIT.usage, '--rate: writes per second, more than 0');
+      await rewrap(client, rate, io);
+      return EXIT.ok;
+    }
+    default:
+      throw new CliError(EXIT.usage, 'usage: dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]');
+  }
+}
+
+/** Parameter Store's default PutParameter rate, per account and Region. */
+const PUT_PARAMETER_RATE = 3;
+
+/**
+ * Re-seals every record under the newest seal key, a page at a time, at most `rate` writes a
+ * second so it leaves PutParameter's quota to everyone else. Idempotent: an interrupted run,
+ * started again, skips what is done (the server counts it unchanged).
+ */
+async function rewrap(client: DssssClient, rate: number, io: Io): Promise<void> {
+  const terminal = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  let next: string | undefined;
+  let rewrapped = 0;
+  let unchanged = 0;
+  do {
+    const started = Date.now();
+    const page = (await client.expectOk(
+      await client.request('POST', `/v1/admin/rewrap${next === undefined ? '' : `?next=${encodeURIComponent(next)}`}`),
+      'admin rewrap',
+    )) as { rewrapped: number; unchanged: number; next?: string };
+    rewrapped += page.rewrapped;
+    unchanged += page.unchanged;
+    next = page.next;
+    if (terminal) io.stderr.write(`\rre-sealed ${rewrapped}, already current ${unchanged}`);
+    const due = (page.rewrapped / rate) * 1000 - (Date.now() - started);
+    if (next !== undefined && due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+  } while (next !== undefined);
+  io.stderr.write(`${terminal ? '\r' : ''}re-sealed ${rewrapped}, already current ${unchanged}: every record is under the newest seal key\n`);
 }
 
 /** `dssss exec --prefix app/ -- CMD ARGS...`: the secrets under the prefix as environment variables. */
@@ -116,8 +272,14 @@ async function exec(args: string[], io: Io): Promise<number> {
   const prefix = given === '' || given.endsWith('/') ? given : `${given}/`;
   const [command, ...commandArgs] = args.slice(dash + 1) as [string, ...string[]];
 
+  // One bulk read: a page of up to 100 names per request, with the values the caller may
+  // read (a distinguished role may list names it cannot read; those set nothing).
+  const secrets = new Map<string, string>();
+  for (const page of await listAll(client, prefix, { values: true })) {
+    for (const secret of page.secrets ?? []) secrets.set(secret.name, secret.secret);
+  }
   const variables = new Map<string, string>();
-  for (const name of await listAll(client, prefix)) {
+  for (const name of secrets.keys()) {
     const variable = environmentName(name, prefix);
     // Whoever may create a name under the prefix must not get to steer the command: no
     // overriding what the environment already holds, nothing that loads code or moves PATH.
@@ -130,9 +292,7 @@ async function exec(args: string[], io: Io): Promise<number> {
   }
   const env: Record<string, string | undefined> = { ...io.env };
   for (const [variable, name] of variables) {
-    const response = await client.request('GET', secretPath(name), { accept: 'text/plain' });
-    if (!response.ok) await client.expectOk(response, `get ${name}`);
-    const value = await response.text();
+    const value = secrets.get(name)!;
     if (value.includes('\0')) throw new CliError(EXIT.error, `${name} holds a NUL byte, which no environment variable can`);
     env[variable] = value;
   }
@@ -176,4 +336,14 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readLine(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    const end = text.indexOf('\n');
+    if (end >= 0) return text.slice(0, end);
+  }
+  return text;
 }

@@ -6,6 +6,7 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { CliError, EXIT } from './errors';
+import type { Backoff } from './retry';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -27,23 +28,37 @@ export function imdsEndpoint(env: Env): string | undefined {
   return (env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
 }
 
-/** The rsa2048 identity document, one line, as the Authentication header wants it. */
-export async function fetchIdentityDocument(endpoint: string): Promise<string> {
-  try {
-    const session = await fetch(`${endpoint}/latest/api/token`, {
-      method: 'PUT',
-      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
-      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
-    });
-    if (!session.ok) throw new Error(`status ${session.status}`);
-    const document = await fetch(`${endpoint}/latest/dynamic/instance-identity/rsa2048`, {
-      headers: { 'X-aws-ec2-metadata-token': await session.text() },
-      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
-    });
-    if (!document.ok) throw new Error(`status ${document.status}`);
-    return (await document.text()).replace(/\s+/g, '');
-  } catch (err) {
-    throw new CliError(EXIT.auth, `could not read the instance identity document from IMDS (${reason(err)})`);
+/**
+ * The rsa2048 identity document, one line, as the Authentication header wants it. IMDS can be
+ * slow to answer while an instance boots: timeouts, connection failures and 5xx are retried
+ * within `backoff`'s budget; a 4xx (IMDS off, or a hop limit too low for a container) is not.
+ */
+export async function fetchIdentityDocument(endpoint: string, backoff?: Backoff): Promise<string> {
+  for (;;) {
+    try {
+      const session = await fetch(`${endpoint}/latest/api/token`, {
+        method: 'PUT',
+        headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
+        signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+      });
+      if (!session.ok) throw new ImdsStatus(session.status);
+      const document = await fetch(`${endpoint}/latest/dynamic/instance-identity/rsa2048`, {
+        headers: { 'X-aws-ec2-metadata-token': await session.text() },
+        signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
+      });
+      if (!document.ok) throw new ImdsStatus(document.status);
+      return (await document.text()).replace(/\s+/g, '');
+    } catch (err) {
+      const final = err instanceof ImdsStatus && err.status < 500;
+      if (!final && backoff && (await backoff.next())) continue;
+      throw new CliError(EXIT.auth, `could not read the instance identity document from IMDS (${reason(err)})`);
+    }
+  }
+}
+
+class ImdsStatus extends Error {
+  constructor(readonly status: number) {
+    super(`status ${status}`);
   }
 }
 

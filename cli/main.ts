@@ -6,16 +6,22 @@ import { ConfigError } from '../lambda/config';
 import { DssssError } from '../lambda/core/errors';
 import { CliError, EXIT, exitCodeForStatus } from './errors';
 
-const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|iam] ...
+const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|iam] [--retry-for SECONDS] ...
   dssss login                          log in (EC2 identity document, or IAM) and cache the token
-  dssss get NAME                       print a secret's value
+  dssss get NAME [--version N]         print a secret's value (or an older version's)
   dssss put NAME --roles a,b [--value-file F]   store the value read from stdin (or F)
-  dssss ls [PREFIX]                    list the names you may read
-  dssss rm NAME                        delete a secret (distinguished roles)
+  dssss ls [PREFIX] [--deleted]        list the names you may read (--deleted: soft-deleted ones; distinguished roles)
+  dssss history NAME                   every kept version: number, time, operation, writer, roles
+  dssss revert NAME N                  write version N's value and roles again, as a new version
+  dssss rm NAME                        delete a secret, keeping its versions (distinguished roles)
+  dssss restore NAME                   bring a deleted secret back (distinguished roles)
+  dssss rm --purge NAME [--yes]        destroy every version for good (distinguished roles)
   dssss exec --prefix P -- CMD ARGS... run CMD with the secrets under P as environment variables
+  dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]
   dssss dev register --instance-id ID --account ACCOUNT --role ROLE
   dssss dev identity --role ROLE [--account ACCOUNT] [--region REGION]
-The server is --url or DSSSS_URL; the token is cached in DSSSS_TOKEN_FILE (default ~/.dssss/token.json).`;
+The server is --url or DSSSS_URL; the token is cached in DSSSS_TOKEN_FILE (default ~/.dssss/token.json).
+429, 502-504 and connection failures are retried for --retry-for or DSSSS_RETRY_FOR seconds (default 60).`;
 
 export async function main(argv: string[], io: Io = { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [command, ...rest] = argv;

@@ -20,7 +20,7 @@ let f: Fixture;
 let api: ServerType;
 let url: string;
 let home: string;
-const imds = { url: '', server: undefined as Server | undefined, document: '', hits: 0 };
+const imds = { url: '', server: undefined as Server | undefined, document: '', hits: 0, failures: 0 };
 const sts = { url: '', server: undefined as Server | undefined, role: 'worker', hits: 0 };
 
 function listen(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; url: string }> {
@@ -36,7 +36,10 @@ beforeAll(async () => {
   // IMDSv2 as EC2 serves it: a session token by PUT, then the document with it, in 64-character lines.
   ({ server: imds.server, url: imds.url } = await listen((req, res) => {
     imds.hits++;
-    if (req.method === 'PUT' && req.url === '/latest/api/token' && req.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
+    if (imds.failures > 0) {
+      imds.failures--;
+      res.writeHead(500).end();
+    } else if (req.method === 'PUT' && req.url === '/latest/api/token' && req.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
       res.end(IMDS_SESSION);
     } else if (req.url === '/latest/dynamic/instance-identity/rsa2048' && req.headers['x-aws-ec2-metadata-token'] === IMDS_SESSION) {
       res.end(imds.document.replace(/(.{64})/g, '$1\n'));
@@ -84,6 +87,8 @@ function dssss(args: string[], options: { env?: Record<string, string>; input?: 
     DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
     AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    // No waiting out failures unless a test asks for it (the retry tests below).
+    DSSSS_RETRY_FOR: '0',
     ...options.env,
   };
   return new Promise((resolve) => {
@@ -251,6 +256,128 @@ describe('dssss put, get, ls, exec, rm', () => {
     const admin = join(home, 'admin.json');
     expect((await dssss(['rm', 'app/temp'], { tokenFile: admin })).code).toBe(0);
     expect((await dssss(['get', 'app/temp'])).code).toBe(5);
+  });
+});
+
+describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --deleted', () => {
+  it('shows every version, reads an older one, and reverts to it as a new version', async () => {
+    await dssss(['put', 'hist/db', '--roles', 'web'], { input: 'first' });
+    await dssss(['put', 'hist/db', '--roles', 'web,worker'], { input: 'second' });
+    const history = await dssss(['history', 'hist/db']);
+    expect(history.code).toBe(0);
+    const lines = history.stdout.trim().split('\n');
+    expect(lines[0]).toBe('VERSION\tAT\tOPERATION\tBY\tROLES');
+    expect(lines.slice(1).map((line) => line.split('\t')[0])).toEqual(['2', '1']);
+    expect(history.stdout).not.toMatch(/first|second/);
+    expect(await dssss(['get', 'hist/db', '--version', '1'])).toMatchObject({ code: 0, stdout: 'first' });
+    expect((await dssss(['get', 'hist/db', '--version', 'x'])).code).toBe(2);
+
+    const revert = await dssss(['revert', 'hist/db', '1']);
+    expect(revert.code).toBe(0);
+    expect(revert.stderr).toMatch(/as version 3/);
+    expect(await dssss(['get', 'hist/db'])).toMatchObject({ code: 0, stdout: 'first' });
+    // Version 1's roles came back with its value: worker, added in version 2, is gone again.
+    imds.document = await f.identity('worker');
+    expect((await dssss(['get', 'hist/db'], { tokenFile: join(home, 'worker-hist.json') })).code).toBe(5);
+  });
+
+  it('rm keeps the versions, restore brings the secret back, rm --purge wants --yes off a terminal and then destroys it', async () => {
+    await dssss(['put', 'life/key', '--roles', 'web'], { input: 'kept' });
+    imds.document = await f.identity('dssssadmin');
+    const admin = { tokenFile: join(home, 'admin-life.json') };
+    const rm = await dssss(['rm', 'life/key'], admin);
+    expect(rm.code).toBe(0);
+    expect(rm.stderr).toMatch(/versions are kept/);
+    expect((await dssss(['get', 'life/key'])).code).toBe(5);
+    expect((await dssss(['ls', 'life/', '--deleted'], admin)).stdout).toBe('life/key\n');
+    expect((await dssss(['ls', 'life/', '--deleted'])).code).toBe(4);
+
+    expect((await dssss(['restore', 'life/key'], admin)).code).toBe(0);
+    expect(await dssss(['get', 'life/key'])).toMatchObject({ code: 0, stdout: 'kept' });
+
+    const unconfirmed = await dssss(['rm', '--purge', 'life/key'], admin);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/--yes/);
+    expect(await dssss(['get', 'life/key'])).toMatchObject({ code: 0, stdout: 'kept' });
+    expect((await dssss(['rm', '--purge', '--yes', 'life/key'], admin)).code).toBe(0);
+    expect((await dssss(['history', 'life/key'])).code).toBe(5);
+  });
+
+  it('admin rotates the seal key, shows the ring, and rewraps every record; other roles are refused', async () => {
+    await dssss(['put', 'ring/a', '--roles', 'web'], { input: 'before rotation' });
+    expect((await dssss(['admin', 'rotate-seal-key'])).code).toBe(4);
+    imds.document = await f.identity('dssssadmin');
+    const admin = { tokenFile: join(home, 'admin-ring.json') };
+    const rotate = await dssss(['admin', 'rotate-seal-key'], admin);
+    expect(rotate.code).toBe(0);
+    const id = /seal key ([0-9a-f]{16})/.exec(rotate.stderr)?.[1];
+    const ring = JSON.parse((await dssss(['admin', 'seal-keys'], admin)).stdout) as { keys: { id: string; current?: boolean }[] };
+    expect(ring.keys.find((k) => k.current)?.id).toBe(id);
+    const rewrap = await dssss(['admin', 'rewrap', '--rate', '1000'], admin);
+    expect(rewrap.code).toBe(0);
+    expect(rewrap.stderr).toMatch(/re-sealed [1-9]\d*, already current \d+/);
+    const again = await dssss(['admin', 'rewrap', '--rate', '1000'], admin);
+    expect(again.stderr).toMatch(/re-sealed 0, already current [1-9]/);
+    expect(await dssss(['get', 'ring/a'])).toMatchObject({ code: 0, stdout: 'before rotation' });
+    expect((await dssss(['admin', 'frobnicate'], admin)).code).toBe(2);
+  });
+});
+
+describe('retries', () => {
+  /** A stand-in for API Gateway in front of the server: the first `failures` requests get `status`. */
+  async function flakyFront(failures: number, status: number, headers: Record<string, string> = {}) {
+    const front = { hits: 0, server: undefined as Server | undefined, url: '' };
+    ({ server: front.server, url: front.url } = await listen((req, res, body) => {
+      front.hits++;
+      if (front.hits <= failures) {
+        res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end('{"error":{"code":"throttled","message":"slow down"}}');
+        return;
+      }
+      void fetch(`${url}${req.url}`, {
+        method: req.method,
+        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>,
+        ...(body === '' ? {} : { body }),
+      }).then(async (answer) => {
+        res.writeHead(answer.status, Object.fromEntries(answer.headers)).end(await answer.text());
+      });
+    }));
+    return front;
+  }
+
+  it('waits out 429s and 503s (honouring Retry-After) within --retry-for, then answers', async () => {
+    await dssss(['put', 'retry/x', '--roles', 'web'], { input: 'eventually' });
+    const front = await flakyFront(3, 429, { 'Retry-After': '0' });
+    try {
+      const run = await dssss(['get', 'retry/x', '--retry-for', '20'], { env: { DSSSS_URL: front.url } });
+      expect(run).toMatchObject({ code: 0, stdout: 'eventually' });
+      expect(front.hits).toBeGreaterThan(3);
+    } finally {
+      front.server?.close();
+    }
+  });
+
+  it('gives up with exit 6 once the budget is spent, and at once with --retry-for 0', async () => {
+    const front = await flakyFront(1_000, 503);
+    try {
+      const once = await dssss(['ls', '--retry-for', '0'], { env: { DSSSS_URL: front.url }, tokenFile: join(home, 'flaky.json') });
+      expect(once.code).toBe(6);
+      expect(front.hits).toBe(1);
+      const budget = await dssss(['ls'], { env: { DSSSS_URL: front.url, DSSSS_RETRY_FOR: '1' }, tokenFile: join(home, 'flaky.json') });
+      expect(budget.code).toBe(6);
+      expect(front.hits).toBeGreaterThan(2);
+      expect((await dssss(['ls', '--retry-for', 'soon'])).code).toBe(2);
+    } finally {
+      front.server?.close();
+    }
+  });
+
+  it('retries a connection refused, and IMDS while it fails', async () => {
+    const down = await dssss(['ls', '--retry-for', '1'], { env: { DSSSS_URL: 'http://127.0.0.1:9' }, tokenFile: join(home, 'down2.json') });
+    expect(down.code).toBe(6);
+    imds.failures = 2;
+    const login = await dssss(['login', '--method', 'ec2', '--retry-for', '20'], { tokenFile: join(home, 'imds-flaky.json') });
+    expect(login.code).toBe(0);
+    expect(imds.failures).toBe(0);
   });
 });
 
