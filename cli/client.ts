@@ -1,7 +1,7 @@
 // The dssss API from the client's side: log in (EC2 or IAM), keep the token in a 0600 file,
 // renew it before it expires, and make authenticated requests.
 
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +23,8 @@ export interface ClientOptions {
   readonly method?: LoginMethod | undefined;
   readonly tokenFile: string;
   readonly env: Env;
+  /** Where a warning for the person at the terminal goes (stderr). */
+  readonly warn?: (message: string) => void;
   /** How long to keep retrying 429s, 502-504s and connection failures (and IMDS reads). */
   readonly retry: RetryTiming;
 }
@@ -71,7 +73,7 @@ export class DssssClient {
       method === 'ec2'
         ? await this.send('GET', '/v1/auth', { headers: { Authentication: await this.identityDocument(), ...(await this.nonceHeader()) } })
         : await this.send('POST', '/v1/auth/iam', {
-            headers: { 'Content-Type': 'application/json' },
+            headers: { 'Content-Type': 'application/json', ...(await this.nonceHeader()) },
             body: JSON.stringify(await signGetCallerIdentity(this.options.serverId, this.options.env)),
           });
     const answer = (await this.expectOk(response, 'login')) as { token: string; role: string; expiresAt: string };
@@ -138,20 +140,25 @@ export class DssssClient {
     return fetchIdentityDocument(imds, new Backoff(this.options.retry));
   }
 
-  /** DSSSS_NONCE_FILE: the nonce this instance's logins are bound to, created (0600) on first use. */
+  /**
+   * DSSSS_NONCE_FILE: what this instance's logins are bound to. The file holds a secret seed
+   * (created, 0600, on first use); each server gets its own nonce from it, an HMAC of the
+   * server's id and URL, so a server that receives this instance's document and nonce (a
+   * staging deployment, a mistyped DSSSS_URL) holds nothing another server accepts.
+   */
   private async nonceHeader(): Promise<Record<string, string>> {
     const file = this.options.env.DSSSS_NONCE_FILE;
     if (!file) return {};
-    let nonce: string;
+    let text: string;
     try {
-      nonce = (await readFile(file, 'utf8')).trim();
+      text = (await readFile(file, 'utf8')).trim();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(EXIT.auth, `cannot read DSSSS_NONCE_FILE (${(err as NodeJS.ErrnoException).code})`);
-      nonce = randomBytes(32).toString('base64url');
-      // Exclusive: two first logins at once must not write two different nonces.
-      if (!(await createFileExclusive(file, `${nonce}\n`, 0o600))) nonce = (await readFile(file, 'utf8')).trim();
+      // Exclusive: two first logins at once must not write two different seeds.
+      await createFileExclusive(file, `${NONCE_SEED_PREFIX}${randomBytes(32).toString('base64url')}\n`, 0o600);
+      text = (await readFile(file, 'utf8')).trim();
     }
-    return { 'X-Dssss-Nonce': nonce };
+    return { 'X-Dssss-Nonce': serverNonce(text, this.options.serverId, this.base, this.options.warn) };
   }
 
   /**
@@ -205,4 +212,22 @@ export function secretPath(name: string): string {
   } catch (err) {
     throw new CliError(EXIT.usage, err instanceof Error ? err.message : 'invalid secret name');
   }
+}
+
+/** A nonce file of this client: a seed from which each server's nonce is derived. */
+const NONCE_SEED_PREFIX = 'dssss-nonce-seed.v2:';
+
+/**
+ * The nonce `server` (its id and URL) gets from the nonce file's content. A file written by
+ * an older client holds one bare nonce, sent to every server as before (an instance's
+ * existing binding keeps working), with a warning: delete the file when the instance can be
+ * re-bound (an admin deletes its binding), and the next login starts a seed.
+ */
+export function serverNonce(content: string, serverId: string, url: string, warn?: (message: string) => void): string {
+  if (!content.startsWith(NONCE_SEED_PREFIX)) {
+    warn?.('DSSSS_NONCE_FILE holds one nonce for every server (written by an older dssss); see "Replayed identity documents" in the README');
+    return content;
+  }
+  const seed = content.slice(NONCE_SEED_PREFIX.length);
+  return createHmac('sha256', seed).update(`dssss nonce\n${serverId}\n${url}`).digest('base64url');
 }

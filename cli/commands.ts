@@ -152,6 +152,7 @@ function parse(args: string[], options: Options, io: Io, minPositionals = 0, max
     method: method as LoginMethod | undefined,
     tokenFile: defaultTokenFile(io.env),
     env: io.env,
+    warn: (message) => io.stderr.write(`dssss: warning: ${message}\n`),
     retry: { forMs: (retryFor ?? DEFAULT_RETRY_FOR_SECONDS) * 1000 },
   });
   return { client, positionals, values };
@@ -266,7 +267,12 @@ async function rewrap(client: DssssClient, rate: number, io: Io): Promise<void> 
 async function exec(args: string[], io: Io): Promise<number> {
   const dash = args.indexOf('--');
   if (dash < 0 || dash === args.length - 1) throw new CliError(EXIT.usage, 'usage: dssss exec --prefix PREFIX -- COMMAND [ARGS...]');
-  const { client, values } = parse(args.slice(0, dash), { prefix: { type: 'string' } }, io);
+  const { client, values } = parse(args.slice(0, dash), { prefix: { type: 'string' }, only: { type: 'string' } }, io);
+  // --only: the variables the command expects, and nothing else (an allow-list).
+  const only = typeof values.only === 'string' ? new Set(values.only.split(',').map((v) => v.trim()).filter(Boolean)) : undefined;
+  if (only !== undefined && (only.size === 0 || [...only].some((v) => !/^[A-Z_][A-Z0-9_]*$/.test(v)))) {
+    throw new CliError(EXIT.usage, '--only: variable names (A-Z, 0-9, _), comma-separated');
+  }
   // Whole segments: --prefix billing must not pick up billingpath.
   const given = typeof values.prefix === 'string' ? values.prefix : '';
   const prefix = given === '' || given.endsWith('/') ? given : `${given}/`;
@@ -281,15 +287,18 @@ async function exec(args: string[], io: Io): Promise<number> {
   const variables = new Map<string, string>();
   for (const name of secrets.keys()) {
     const variable = environmentName(name, prefix);
+    if (only !== undefined && !only.has(variable)) continue;
     // Whoever may create a name under the prefix must not get to steer the command: no
     // overriding what the environment already holds, nothing that loads code or moves PATH.
-    if (variable in io.env || PROTECTED_VARIABLES.test(variable)) {
+    if (variable in io.env || isProtectedVariable(variable)) {
       throw new CliError(EXIT.error, `${name} would set ${variable}, which dssss exec does not override`);
     }
     const earlier = variables.get(variable);
     if (earlier !== undefined) throw new CliError(EXIT.error, `${earlier} and ${name} both map to ${variable}`);
     variables.set(variable, name);
   }
+  const missing = only === undefined ? [] : [...only].filter((v) => !variables.has(v));
+  if (missing.length > 0) throw new CliError(EXIT.notFound, `no secret you may read under ${prefix || 'the root'} for ${missing.join(', ')}`);
   const env: Record<string, string | undefined> = { ...io.env };
   for (const [variable, name] of variables) {
     const value = secrets.get(name)!;
@@ -312,9 +321,32 @@ async function exec(args: string[], io: Io): Promise<number> {
   });
 }
 
-/** Variables that decide what runs or how: loaders, interpreters' options, paths, credentials, dssss itself. */
-const PROTECTED_VARIABLES =
-  /^(PATH|HOME|USER|SHELL|IFS|ENV|BASH_ENV|BASH_FUNC_.*|CDPATH|PS4|PROMPT_COMMAND|TMPDIR|TZ|LANG|LC_.*|NODE_.*|LD_.*|DYLD_.*|PYTHON.*|PERL.*|RUBY.*|GEM_.*|BUNDLE_.*|JAVA_TOOL_OPTIONS|_JAVA_OPTIONS|JDK_JAVA_OPTIONS|CLASSPATH|GIT_.*|SSL_CERT_.*|CURL_CA_BUNDLE|REQUESTS_CA_BUNDLE|HTTPS?_PROXY|ALL_PROXY|NO_PROXY|AWS_.*|DSSSS_.*|ECS_.*)$/;
+/**
+ * Variables that decide what runs or how: loaders, interpreters' and tools' options, paths,
+ * pagers and editors, TLS and resolver configuration, credentials, dssss itself. A deny-list
+ * is never complete: `exec --only` is the allow-list, and the writer rules decide who can
+ * create a name under a prefix at all.
+ */
+const PROTECTED_VARIABLES = new RegExp(
+  '^(' +
+    [
+      'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'IFS', 'ENV', 'BASH_ENV', 'BASH_FUNC_.*', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'PS[0-9]', 'PROMPT_COMMAND',
+      'TMPDIR', 'TZ', 'TZDIR', 'LANG', 'LANGUAGE', 'LC_.*', 'TERM', 'TERMINFO.*', 'XDG_.*', 'HOSTALIASES', 'LOCALDOMAIN', 'RES_OPTIONS', 'GCONV_PATH', 'GLIBC_TUNABLES', 'MALLOC_.*',
+      'NODE_.*', 'NPM_CONFIG_.*', 'YARN_.*', 'LD_.*', 'DYLD_.*', 'PYTHON.*', 'PIP_.*', 'CONDA_.*', 'VIRTUAL_ENV', 'PERL.*', 'RUBY.*', 'GEM_.*', 'BUNDLE_.*', 'PHPRC', 'PHP_INI_SCAN_DIR',
+      'LUA_.*', 'TCLLIBPATH', 'R_LIBS.*', 'R_PROFILE.*', 'R_ENVIRON.*',
+      'GO(FLAGS|PATH|ROOT|PROXY|PRIVATE|NOPROXY|NOSUMDB|NOSUMCHECK|INSECURE|TOOLCHAIN|ENV|BIN|CACHE|MODCACHE|EXPERIMENT|DEBUG|OS|ARCH|WORK|SUMDB|VCS|AUTH)', 'CGO_.*', 'CARGO_.*', 'RUST.*', 'DOTNET_.*', 'COMPLUS_.*', 'CORECLR_.*',
+      'JAVA_HOME', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'CLASSPATH', 'MAVEN_OPTS', 'GRADLE_.*',
+      'GIT_.*', 'SSH_.*', 'GNUPGHOME', 'GPG_.*', 'EDITOR', 'VISUAL', 'PAGER', '.*_PAGER', 'LESS.*', 'MANPAGER', 'BROWSER',
+      'OPENSSL_.*', 'SSL_.*', 'SSLKEYLOGFILE', 'CURL_.*', 'WGETRC', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
+      'HTTPS?_PROXY', 'ALL_PROXY', 'NO_PROXY', 'FTP_PROXY', 'KUBECONFIG', 'DOCKER_.*', 'CONTAINER_HOST', 'HELM_.*', 'TF_.*',
+      'AWS_.*', 'DSSSS_.*', 'ECS_.*',
+    ].join('|') +
+    ')$',
+);
+
+export function isProtectedVariable(variable: string): boolean {
+  return PROTECTED_VARIABLES.test(variable);
+}
 
 /** `app/db-password` under `app/` -> `DB_PASSWORD`; `app/tls/cert.pem` -> `TLS_CERT_PEM`. */
 export function environmentName(name: string, prefix: string): string {

@@ -16,7 +16,7 @@ const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|i
   dssss rm NAME                        delete a secret, keeping its versions (distinguished roles)
   dssss restore NAME                   bring a deleted secret back (distinguished roles)
   dssss rm --purge NAME [--yes]        destroy every version for good (distinguished roles)
-  dssss exec --prefix P -- CMD ARGS... run CMD with the secrets under P as environment variables
+  dssss exec --prefix P [--only A,B] -- CMD ARGS...  run CMD with the secrets under P as environment variables (only A and B)
   dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]
   dssss dev register --instance-id ID --account ACCOUNT --role ROLE
   dssss dev identity --role ROLE [--account ACCOUNT] [--region REGION]

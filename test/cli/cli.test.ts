@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { environmentName } from '../../cli/commands';
+import { environmentName, isProtectedVariable } from '../../cli/commands';
 import { CLIENT_FILE } from '../../scripts/build';
 import { localFixture, type Fixture } from '../helpers';
 
@@ -135,6 +135,40 @@ describe('dssss login', () => {
     expect(thief.stderr).toMatch(/nonce/);
   });
 
+  it('gives each server its own nonce: what a hostile server receives does not replay to another (finding 9)', async () => {
+    const nonceFile = join(home, 'instance-9', 'nonce');
+    const env = { DSSSS_NONCE_FILE: nonceFile };
+    expect((await dssss(['login'], { tokenFile: join(home, 'n9a.json'), env })).code).toBe(0);
+    // A staging server, or a mistyped DSSSS_URL: it records what the instance sends.
+    const seen: { document?: string; nonce?: string } = {};
+    const hostile = await listen((req, res) => {
+      seen.document = String(req.headers.authentication ?? '');
+      seen.nonce = String(req.headers['x-dssss-nonce'] ?? '');
+      res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":{"code":"unauthorized","message":"no"}}');
+    });
+    try {
+      await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'n9b.json'), env: { ...env, DSSSS_URL: hostile.url } });
+    } finally {
+      hostile.server.close();
+    }
+    expect(seen.document).toBe(imds.document.replace(/\s+/g, ''));
+    expect(seen.nonce).toMatch(/^[A-Za-z0-9_-]{16,128}$/);
+    const replay = await fetch(`${url}/v1/auth`, { headers: { Authentication: seen.document!, 'X-Dssss-Nonce': seen.nonce! } });
+    expect(replay.status).toBe(401);
+    // The instance itself still logs in where it is bound.
+    expect((await dssss(['login'], { tokenFile: join(home, 'n9c.json'), env })).code).toBe(0);
+  });
+
+  it('keeps using a nonce file an older client wrote (one nonce for every server), and says so', async () => {
+    const nonceFile = join(home, 'legacy-nonce');
+    await writeFile(nonceFile, 'legacy-nonce-0123456789abcdef\n', { mode: 0o600 });
+    const first = await dssss(['login'], { tokenFile: join(home, 'l1.json'), env: { DSSSS_NONCE_FILE: nonceFile } });
+    expect(first.code).toBe(0);
+    expect(first.stderr).toMatch(/warning: DSSSS_NONCE_FILE holds one nonce for every server/);
+    const copied = await fetch(`${url}/v1/auth`, { headers: { Authentication: imds.document, 'X-Dssss-Nonce': 'legacy-nonce-0123456789abcdef' } });
+    expect(copied.status).toBe(200);
+  });
+
   it('--method ec2 with IMDS disabled fails with exit 3 and says why', async () => {
     const run = await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'x.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
     expect(run.code).toBe(3);
@@ -218,6 +252,27 @@ describe('dssss put, get, ls, exec, rm', () => {
     }
     await dssss(['put', 'own/dssss-url', '--roles', 'web'], { input: 'http://elsewhere' });
     expect((await dssss(['exec', '--prefix', 'own', '--', 'true'])).code).toBe(1);
+  });
+
+  it('exec refuses the variables the red team planted (finding 5), and --only exports exactly the variables named', async () => {
+    // Every variable the red team planted is refused (the list, checked directly), and one end to end.
+    const planted = ['LESSOPEN', 'OPENSSL_CONF', 'GCONV_PATH', 'SSLKEYLOGFILE', 'CURL_HOME', 'PAGER', 'EDITOR', 'NPM_CONFIG_PREFIX', 'KUBECONFIG', 'DOCKER_HOST', 'HOSTALIASES', 'GLIBC_TUNABLES'];
+    expect(planted.filter((variable) => !isProtectedVariable(variable))).toEqual([]);
+    expect(['DB_PASSWORD', 'API_KEY', 'GOOGLE_API_KEY', 'TLS_CERT_PEM'].filter(isProtectedVariable)).toEqual([]);
+    await dssss(['put', 'plant/lessopen', '--roles', 'web'], { input: '|touch /tmp/dssss-pwned' });
+    const run = await dssss(['exec', '--prefix', 'plant/', '--', 'true']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('LESSOPEN');
+    await dssss(['put', 'only/db-password', '--roles', 'web'], { input: 'pw' });
+    await dssss(['put', 'only/api-key', '--roles', 'web'], { input: 'key' });
+    await dssss(['put', 'only/editor', '--roles', 'web'], { input: 'planted' });
+    const print = 'console.log([process.env.DB_PASSWORD, process.env.API_KEY, process.env.EDITOR ?? "-"].join(" "))';
+    const only = await dssss(['exec', '--prefix', 'only/', '--only', 'DB_PASSWORD', '--', 'node', '-e', print], { env: { EDITOR: 'vi' } });
+    expect(only).toMatchObject({ code: 0, stdout: 'pw  vi\n' });
+    const missing = await dssss(['exec', '--prefix', 'only/', '--only', 'DB_PASSWORD,TOKEN', '--', 'true']);
+    expect(missing.code).toBe(5);
+    expect(missing.stderr).toContain('TOKEN');
+    expect((await dssss(['exec', '--prefix', 'only/', '--only', 'lower', '--', 'true'])).code).toBe(2);
   });
 
   it('exec takes the prefix as whole segments, and refuses a value with a NUL byte without printing it', async () => {
