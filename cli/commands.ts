@@ -7,6 +7,8 @@ import { LOCAL_SERVER_ID } from '../lambda/config';
 import { DssssClient, defaultTokenFile, secretPath, type LoginMethod } from './client';
 import { CliError, EXIT } from './errors';
 import { DEFAULT_RETRY_FOR_SECONDS, parseRetryFor } from './retry';
+import { formatExport, parseFormat, parseImport } from './transfer';
+import { writeFileAtomic } from '../lambda/adapters/files';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -26,7 +28,7 @@ const COMMON = {
   'retry-for': { type: 'string' },
 } as const satisfies Options;
 
-export const COMMANDS = ['login', 'get', 'put', 'ls', 'rm', 'restore', 'history', 'revert', 'exec', 'admin'] as const;
+export const COMMANDS = ['login', 'get', 'put', 'ls', 'rm', 'restore', 'history', 'revert', 'exec', 'export', 'import', 'admin'] as const;
 
 interface SecretAnswer {
   name: string;
@@ -122,6 +124,10 @@ export async function runCommand(command: (typeof COMMANDS)[number], args: strin
     }
     case 'exec':
       return exec(args, io);
+    case 'export':
+      return exportSecrets(args, io);
+    case 'import':
+      return importSecrets(args, io);
     case 'admin':
       return admin(args, io);
   }
@@ -234,6 +240,91 @@ async function admin(args: string[], io: Io): Promise<number> {
   }
 }
 
+/** Whole segments: `app` means `app/`; the empty prefix is every name. */
+function segmentPrefix(given: unknown): string {
+  const prefix = typeof given === 'string' ? given : '';
+  return prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+/** Every secret under `prefix` the caller may read, by name, from bulk reads. */
+async function readSecrets(client: DssssClient, prefix: string): Promise<Map<string, SecretAnswer>> {
+  const secrets = new Map<string, SecretAnswer>();
+  for (const page of await listAll(client, prefix, { values: true })) for (const secret of page.secrets ?? []) secrets.set(secret.name, secret);
+  return secrets;
+}
+
+/** `dssss export --prefix P [--format dotenv|json] [--output F]`: what the caller may read, values in the clear. */
+async function exportSecrets(args: string[], io: Io): Promise<number> {
+  const { client, values } = parse(args, { prefix: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' } }, io);
+  const output = values.output as string | undefined;
+  const format = parseFormat(values.format, output);
+  const prefix = segmentPrefix(values.prefix);
+  const secrets = [...(await readSecrets(client, prefix)).values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const text = formatExport(
+    secrets.map((s) => ({ relative: s.name.slice(prefix.length), key: environmentName(s.name, prefix), value: s.secret })),
+    format,
+  );
+  if (output !== undefined) {
+    // A fresh 0600 file renamed into place: the values are in the clear.
+    await writeFileAtomic(output, text, 0o600);
+    io.stderr.write(`exported ${secrets.length} secrets to ${output} (mode 0600, values in the clear)\n`);
+  } else {
+    if ((io.stdout as { isTTY?: boolean }).isTTY === true) io.stderr.write('dssss: warning: secret values in the clear on a terminal\n');
+    io.stdout.write(text);
+  }
+  return EXIT.ok;
+}
+
+/**
+ * `dssss import F --roles a,b [--prefix P] [--format dotenv|json] [--rate N]`: creates or
+ * updates each secret, leaves the ones already current alone (no new version), at most
+ * `rate` writes a second, and ends with counts. A failure midway leaves what was written;
+ * the same command again finishes the job.
+ */
+async function importSecrets(args: string[], io: Io): Promise<number> {
+  const { client, positionals, values } = parse(
+    args,
+    { roles: { type: 'string' }, prefix: { type: 'string' }, format: { type: 'string' }, rate: { type: 'string' } },
+    io,
+    1,
+  );
+  const file = positionals[0]!;
+  const roles = typeof values.roles === 'string' ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : [];
+  if (roles.length === 0) throw new CliError(EXIT.usage, 'import needs --roles role[,role...]');
+  const rate = values.rate === undefined ? PUT_PARAMETER_RATE : Number(values.rate);
+  if (!Number.isFinite(rate) || rate <= 0) throw new CliError(EXIT.usage, '--rate: writes per second, more than 0');
+  const prefix = segmentPrefix(values.prefix);
+  const entries = parseImport(await readValueFile(file), parseFormat(values.format, file));
+  const current = await readSecrets(client, prefix);
+  const sameRoles = (a: readonly string[]) => a.length === roles.length && roles.every((r) => a.includes(r));
+  const counts = { created: 0, updated: 0, unchanged: 0, failed: 0 };
+  const terminal = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  let done = 0;
+  for (const [relative, value] of entries) {
+    const name = `${prefix}${relative}`;
+    const existing = current.get(name);
+    if (existing && existing.secret === value && sameRoles(existing.roles)) {
+      counts.unchanged++;
+    } else {
+      const started = Date.now();
+      try {
+        await putSecret(client, name, value, roles);
+        counts[existing ? 'updated' : 'created']++;
+      } catch (err) {
+        if (!(err instanceof CliError)) throw err;
+        counts.failed++;
+        io.stderr.write(`${terminal ? '\n' : ''}dssss: ${name}: ${err.message}\n`);
+      }
+      const due = 1000 / rate - (Date.now() - started);
+      if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+    }
+    done++;
+    if (terminal) io.stderr.write(`\r${done}/${entries.size}`);
+  }
+  io.stderr.write(`${terminal ? '\n' : ''}created ${counts.created}, updated ${counts.updated}, unchanged ${counts.unchanged}, failed ${counts.failed}\n`);
+  return counts.failed === 0 ? EXIT.ok : EXIT.error;
+}
+
 /** Parameter Store's default PutParameter rate, per account and Region. */
 const PUT_PARAMETER_RATE = 3;
 
@@ -274,16 +365,12 @@ async function exec(args: string[], io: Io): Promise<number> {
     throw new CliError(EXIT.usage, '--only: variable names (A-Z, 0-9, _), comma-separated');
   }
   // Whole segments: --prefix billing must not pick up billingpath.
-  const given = typeof values.prefix === 'string' ? values.prefix : '';
-  const prefix = given === '' || given.endsWith('/') ? given : `${given}/`;
+  const prefix = segmentPrefix(values.prefix);
   const [command, ...commandArgs] = args.slice(dash + 1) as [string, ...string[]];
 
   // One bulk read: a page of up to 100 names per request, with the values the caller may
   // read (a distinguished role may list names it cannot read; those set nothing).
-  const secrets = new Map<string, string>();
-  for (const page of await listAll(client, prefix, { values: true })) {
-    for (const secret of page.secrets ?? []) secrets.set(secret.name, secret.secret);
-  }
+  const secrets = await readSecrets(client, prefix);
   const variables = new Map<string, string>();
   for (const name of secrets.keys()) {
     const variable = environmentName(name, prefix);
@@ -301,7 +388,7 @@ async function exec(args: string[], io: Io): Promise<number> {
   if (missing.length > 0) throw new CliError(EXIT.notFound, `no secret you may read under ${prefix || 'the root'} for ${missing.join(', ')}`);
   const env: Record<string, string | undefined> = { ...io.env };
   for (const [variable, name] of variables) {
-    const value = secrets.get(name)!;
+    const value = secrets.get(name)!.secret;
     if (value.includes('\0')) throw new CliError(EXIT.error, `${name} holds a NUL byte, which no environment variable can`);
     env[variable] = value;
   }

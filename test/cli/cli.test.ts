@@ -378,6 +378,47 @@ describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --de
   });
 });
 
+describe('dssss export and import', () => {
+  it('exports what the caller may read to a 0600 file; import creates, updates and skips what is already current, so a run repeated after a partial one writes only the rest', async () => {
+    const source = join(home, 'import.env');
+    await writeFile(source, "# from chamber\nexport DB_PASSWORD='p@ss w#rd'\nAPI_KEY=k1\nMULTI=\"one\\ntwo\"\n");
+    const first = await dssss(['import', source, '--roles', 'web', '--prefix', 'imp', '--rate', '1000'], { env: { DSSSS_URL: url } });
+    expect(first.stderr).toMatch(/created 3, updated 0, unchanged 0, failed 0/);
+    expect(await dssss(['get', 'imp/db-password'])).toMatchObject({ code: 0, stdout: 'p@ss w#rd' });
+    expect(await dssss(['get', 'imp/multi'])).toMatchObject({ code: 0, stdout: 'one\ntwo' });
+
+    await writeFile(source, "DB_PASSWORD='p@ss w#rd'\nAPI_KEY=k2\nMULTI=\"one\\ntwo\"\nNEW_ONE=n\n");
+    const again = await dssss(['import', source, '--roles', 'web', '--prefix', 'imp/', '--rate', '1000']);
+    expect(again).toMatchObject({ code: 0 });
+    expect(again.stderr).toMatch(/created 1, updated 1, unchanged 2, failed 0/);
+    const history = await dssss(['history', 'imp/db-password']);
+    expect(history.stdout.trim().split('\n')).toHaveLength(2); // header + version 1: no new version for an unchanged value
+
+    const out = join(home, 'export.json');
+    expect((await dssss(['export', '--prefix', 'imp', '--output', out])).code).toBe(0);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(out, 'utf8'))).toEqual({ 'api-key': 'k2', 'db-password': 'p@ss w#rd', multi: 'one\ntwo', 'new-one': 'n' });
+    const dotenv = await dssss(['export', '--prefix', 'imp/', '--format', 'dotenv']);
+    expect(dotenv.stdout).toContain("DB_PASSWORD='p@ss w#rd'\n");
+    // Round trip: importing the export changes nothing.
+    await writeFile(join(home, 'round.env'), dotenv.stdout);
+    expect((await dssss(['import', join(home, 'round.env'), '--roles', 'web', '--prefix', 'imp'])).stderr).toMatch(/unchanged 4, failed 0/);
+
+    // Another role reads nothing of it, so it exports nothing.
+    imds.document = await f.identity('billing');
+    expect(await dssss(['export', '--prefix', 'imp', '--format', 'json'], { tokenFile: join(home, 'billing-export.json') })).toMatchObject({ code: 0, stdout: '{}\n' });
+  });
+
+  it('counts a refused write as failed, goes on with the rest, and exits 1', async () => {
+    const source = join(home, 'partly.json');
+    await writeFile(source, JSON.stringify({ ok: 'v', 'bad/../name': 'v', also: 'w' }));
+    const run = await dssss(['import', source, '--roles', 'web', '--prefix', 'part', '--rate', '1000']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/created 2, updated 0, unchanged 0, failed 1/);
+    expect(run.stderr).not.toMatch(/"v"|: v\b/);
+  });
+});
+
 describe('retries', () => {
   /** A stand-in for API Gateway in front of the server: the first `failures` requests get `status`. */
   async function flakyFront(failures: number, status: number, headers: Record<string, string> = {}) {
