@@ -22,8 +22,8 @@ synth() {
   ' "$2")" npx --no-install tsx infra/app.ts
 }
 
-synth "$out/regional" '{}'
-synth "$out/private" '{"stackName":"DssssPrivate","endpointType":"private","vpcEndpointIds":"vpce-0123456789abcdef0"}'
+synth "$out/regional" '{"distinguishedRoles":"secops"}'
+synth "$out/private" '{"distinguishedRoles":"none","stackName":"DssssPrivate","endpointType":"private","vpcEndpointIds":"vpce-0123456789abcdef0"}'
 
 shopt -s nullglob
 templates=("$out"/*/*.template.json)

@@ -27,9 +27,17 @@ import { ConfigError, DEFAULT_PARAMETER_PREFIX, DEFAULT_TOKEN_TTL_SECONDS, loadC
 
 export type EndpointType = 'regional' | 'private';
 
+/** A setting the stack refuses; `infra/app.ts` prints it as one line. */
+export class StackSettingsError extends Error {
+  override readonly name = 'StackSettingsError';
+}
+
 export interface DssssStackProps extends StackProps {
-  /** Roles that may do everything (DSSSS_DISTINGUISHED_ROLES). Default: ['dssssadmin']. */
-  readonly distinguishedRoles?: readonly string[];
+  /**
+   * Roles that may do everything (DSSSS_DISTINGUISHED_ROLES): names of the deployment's
+   * account, `account:name`, or ['none'] for no admin. Required: there is no default admin.
+   */
+  readonly distinguishedRoles: readonly string[];
   /** Roles that may create secrets (DSSSS_WRITER_ROLES). Default: unset, the function's own rule. */
   readonly writerRoles?: readonly string[];
   /** IAM users that may log in through IAM, each as the role of the same name (DSSSS_IAM_USERS). Default: none. */
@@ -82,18 +90,10 @@ export class DssssStack extends Stack {
   readonly api: apigateway.LambdaRestApi;
   readonly key: kms.Key;
 
-  constructor(scope: Construct, id: string, props: DssssStackProps = {}) {
+  constructor(scope: Construct, id: string, props: DssssStackProps) {
     super(scope, id, props);
     const settings = validate(props, this.stackName);
     const prefix = settings.parameterPrefix;
-
-    this.key = new kms.Key(this, 'SealKey', {
-      description: `dssss ${this.stackName}: wraps the seal key stored under ${prefix}`,
-      enableKeyRotation: true,
-      // Losing the key loses every secret: it outlives the stack.
-      removalPolicy: RemovalPolicy.RETAIN,
-      alias: `alias/dssss-${this.stackName}`,
-    });
 
     const functionLogs = new logs.LogGroup(this, 'FunctionLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
@@ -116,6 +116,10 @@ export class DssssStack extends Stack {
             }),
             new iam.PolicyStatement({
               sid: 'SecretsUnderPrefix',
+              // Exactly the calls lambda/adapters/ssm-store.ts makes, on the two trees it
+              // keeps: not `<prefix>*`, which would reach into another deployment nested
+              // under this one's prefix (lambda/config.ts refuses prefixes that could nest
+              // inside these two trees).
               actions: [
                 'ssm:GetParameter',
                 'ssm:GetParameters',
@@ -125,14 +129,13 @@ export class DssssStack extends Stack {
                 'ssm:DeleteParameter',
               ],
               // Parameter ARNs keep the name's leading slash: arn:...:parameter/dssss/secrets/x.
-              resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${prefix}*`],
+              resources: [parameterArn(`${prefix}secrets/*`), parameterArn(`${prefix}meta/*`)],
             }),
             new iam.PolicyStatement({
-              sid: 'SealKeyForThisPrefix',
-              actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-              resources: [this.key.keyArn],
-              // The function names its deployment in the encryption context (lambda/adapters/kms-keys.ts).
-              conditions: { StringEquals: { 'kms:EncryptionContext:dssss:prefix': prefix } },
+              sid: 'ListAllSecrets',
+              // Listing everything asks GetParametersByPath for the tree's root itself.
+              actions: ['ssm:GetParametersByPath'],
+              resources: [parameterArn(`${prefix}secrets`)],
             }),
             new iam.PolicyStatement({
               sid: 'InstanceLookup',
@@ -154,6 +157,17 @@ export class DssssStack extends Stack {
           ],
         }),
       },
+    });
+
+    this.key = new kms.Key(this, 'SealKey', {
+      description: `dssss ${this.stackName}: wraps the seal key stored under ${prefix}`,
+      enableKeyRotation: true,
+      // Losing the key loses every secret: it outlives the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+      alias: `alias/dssss-${this.stackName}`,
+      // Given explicitly, so CDK's default (`kms:*` for the account) is not added: the
+      // account administers the key but cannot use it, and only the function may unwrap.
+      policy: sealKeyPolicy(role, prefix),
     });
 
     this.function = new lambda.Function(this, 'Function', {
@@ -253,11 +267,13 @@ export class DssssStack extends Stack {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]',
       'A secret may name any role of the account; iam:GetRole is read-only, limited to this account, and used only to pin the named roles to their unique ids.',
     );
-    ack(
-      cfn(role),
-      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${prefix}*]`,
-      "One parameter per secret, named by its users: the wildcard covers the deployment's own Parameter Store path and nothing outside it.",
-    );
+    for (const tree of ['secrets', 'meta']) {
+      ack(
+        cfn(role),
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${prefix}${tree}/*]`,
+        `One parameter per ${tree === 'secrets' ? 'secret, named by its users' : 'piece of bookkeeping (seal keys, nonce bindings)'}: the wildcard covers the deployment's own ${prefix}${tree}/ tree and nothing outside it.`,
+      );
+    }
     for (const method of this.api.methods) {
       ack(
         cfn(method),
@@ -288,6 +304,65 @@ export class DssssStack extends Stack {
       );
     }
   }
+}
+
+const parameterArn = (name: string) => `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${name}`;
+
+/**
+ * What the account's own IAM may do with the key: everything an administrator needs
+ * (describe, rotate, tag, alias, disable, schedule deletion, and PutKeyPolicy, which the
+ * key must keep or KMS refuses the policy as a lockout), and nothing that opens data:
+ * no Decrypt, Encrypt, ReEncrypt, GenerateDataKey*, and no CreateGrant, which would
+ * let an administrator hand those to anyone. Break-glass is PutKeyPolicy: an
+ * administrator who must read the secrets without the function adds a statement, a
+ * deliberate, separately permissioned act that CloudTrail records.
+ */
+export const KEY_ADMIN_ACTIONS = [
+  'kms:CancelKeyDeletion',
+  'kms:CreateAlias',
+  'kms:DeleteAlias',
+  'kms:DescribeKey',
+  'kms:DisableKey',
+  'kms:DisableKeyRotation',
+  'kms:EnableKey',
+  'kms:EnableKeyRotation',
+  'kms:GetKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:ListGrants',
+  'kms:ListKeyPolicies',
+  'kms:ListKeyRotations',
+  'kms:ListResourceTags',
+  'kms:PutKeyPolicy',
+  'kms:RetireGrant',
+  'kms:RevokeGrant',
+  'kms:RotateKeyOnDemand',
+  'kms:ScheduleKeyDeletion',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:UpdateAlias',
+  'kms:UpdateKeyDescription',
+] as const;
+
+function sealKeyPolicy(role: iam.IRole, prefix: string): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'AccountAdministersTheKey',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: [...KEY_ADMIN_ACTIONS],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'FunctionUnwrapsTheSealKey',
+        // The only principal that may use the key, and only with the deployment's own
+        // encryption context (lambda/adapters/kms-keys.ts); no IAM policy can add another.
+        principals: [new iam.ArnPrincipal(role.roleArn)],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:EncryptionContext:dssss:prefix': prefix } },
+      }),
+    ],
+  });
 }
 
 /**
@@ -329,39 +404,43 @@ interface Settings {
 function validate(props: DssssStackProps, stackName: string): Settings {
   const endpointType = props.endpointType ?? 'regional';
   if (endpointType !== 'regional' && endpointType !== 'private') {
-    throw new Error(`endpointType: "regional" or "private", got ${JSON.stringify(endpointType)}`);
+    throw new StackSettingsError(`endpointType: "regional" or "private", got ${JSON.stringify(endpointType)}`);
   }
   const vpcEndpointIds = props.vpcEndpointIds ?? [];
   if (endpointType === 'private' && vpcEndpointIds.length === 0) {
-    throw new Error('endpointType "private" needs vpcEndpointIds: the execute-api interface VPC endpoints allowed to call the API');
+    throw new StackSettingsError('endpointType "private" needs vpcEndpointIds: the execute-api interface VPC endpoints allowed to call the API');
   }
   if (endpointType === 'regional' && vpcEndpointIds.length > 0) {
-    throw new Error('vpcEndpointIds apply only with endpointType "private"');
+    throw new StackSettingsError('vpcEndpointIds apply only with endpointType "private"');
   }
 
   // An empty list would reach the function as an unset variable, i.e. the default.
   for (const [name, list] of Object.entries({ distinguishedRoles: props.distinguishedRoles, writerRoles: props.writerRoles, iamUsers: props.iamUsers, allowedAccounts: props.allowedAccounts })) {
-    if (list !== undefined && list.length === 0) throw new Error(`${name}: give at least one, or leave it out for the default`);
+    if (list !== undefined && list.length === 0) throw new StackSettingsError(`${name}: give at least one, or leave it out for the default`);
   }
 
   const extraCertsPem = props.extraCertsPem?.trim() || undefined;
   if (extraCertsPem !== undefined) {
     // Anything else would reach the function as a file name.
     if (!extraCertsPem.startsWith('-----BEGIN CERTIFICATE-----')) {
-      throw new Error('extraCertsPem: PEM text starting with -----BEGIN CERTIFICATE-----');
+      throw new StackSettingsError('extraCertsPem: PEM text starting with -----BEGIN CERTIFICATE-----');
     }
     if (extraCertsPem.length > MAX_EXTRA_CERTS_CHARS) {
-      throw new Error(`extraCertsPem: ${extraCertsPem.length} characters; Lambda's 4 KB environment limit leaves room for ${MAX_EXTRA_CERTS_CHARS}`);
+      throw new StackSettingsError(`extraCertsPem: ${extraCertsPem.length} characters; Lambda's 4 KB environment limit leaves room for ${MAX_EXTRA_CERTS_CHARS}`);
     }
   }
 
   const positive = (name: string, value: number) => {
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}: a positive number, got ${value}`);
+    if (!Number.isFinite(value) || value <= 0) throw new StackSettingsError(`${name}: a positive number, got ${value}`);
     return value;
   };
 
+  if (props.distinguishedRoles === undefined) {
+    throw new StackSettingsError('distinguishedRoles is required: the admin roles, or ["none"] for no admin');
+  }
+
   const settings: Settings = {
-    distinguishedRoles: props.distinguishedRoles ?? ['dssssadmin'],
+    distinguishedRoles: props.distinguishedRoles,
     writerRoles: props.writerRoles,
     iamUsers: props.iamUsers,
     nonceMode: props.nonceMode,
@@ -390,7 +469,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
   try {
     loadConfig(environment(standIns, STAND_IN_KEY_ARN));
   } catch (err) {
-    if (err instanceof ConfigError) throw new Error(`the function would refuse this configuration: ${err.message}`);
+    if (err instanceof ConfigError) throw new StackSettingsError(`the function would refuse this configuration: ${err.message}`);
     throw err;
   }
   return settings;

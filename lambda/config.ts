@@ -121,6 +121,11 @@ export function loadConfig(env: Env = process.env): Config {
     if (!/^\/([A-Za-z0-9_.-]+\/){1,5}$/.test(prefix)) {
       throw new ConfigError('DSSSS_PARAMETER_PREFIX: a Parameter Store path that starts and ends with "/", e.g. /dssss/');
     }
+    // A deployment may use only <prefix>secrets/ and <prefix>meta/ (infra/stack.ts). A
+    // prefix with one of those segments could lie inside another deployment's trees.
+    if (prefix.split('/').some((segment) => segment === 'secrets' || segment === 'meta')) {
+      throw new ConfigError('DSSSS_PARAMETER_PREFIX: no segment may be "secrets" or "meta", the trees dssss keeps under a prefix');
+    }
     return Object.freeze({
       ...common,
       backend,

@@ -9,7 +9,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DssssStack, type DssssStackProps } from '../../infra/stack';
+import { DssssStack, KEY_ADMIN_ACTIONS, type DssssStackProps } from '../../infra/stack';
 import { REQUIRE_BANNER } from '../../infra/bundle';
 
 /** The feature flags `cdk synth` uses, so the tests see the template a deploy would. */
@@ -27,10 +27,15 @@ interface Synthesized {
  * acknowledged makes synth throw). Bundling is skipped unless asked for: esbuild output is
  * checked once, in its own test.
  */
-function synth(props: DssssStackProps = {}, { bundle = false, id = 'Dssss' } = {}): Synthesized {
+type Settings = Partial<DssssStackProps>;
+
+/** The props a deployer must give, and these tests' choice for them. */
+const REQUIRED = { distinguishedRoles: ['dssssadmin'] } satisfies Settings;
+
+function synth(props: Settings = {}, { bundle = false, id = 'Dssss' } = {}): Synthesized {
   const app = new App({ context: { ...cdkJsonContext, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { writeSuppressionsToCloudFormation: true }));
-  const stack = new DssssStack(app, id, props);
+  const stack = new DssssStack(app, id, { ...REQUIRED, ...props });
   const template = Template.fromStack(stack);
   return { app, stack, template, json: template.toJSON() };
 }
@@ -47,10 +52,13 @@ function only(s: Synthesized, type: string): Resource {
   return found[0]![1];
 }
 
-function functionRole(s: Synthesized): Resource {
+function functionRoleId(s: Synthesized): string {
   const fn = only(s, 'AWS::Lambda::Function');
-  const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-  return (s.json.Resources as Record<string, Resource>)[roleId]!;
+  return (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+}
+
+function functionRole(s: Synthesized): Resource {
+  return (s.json.Resources as Record<string, Resource>)[functionRoleId(s)]!;
 }
 
 function statements(s: Synthesized): any[] {
@@ -107,9 +115,12 @@ describe('DssssStack with its defaults', () => {
     s.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/dssss-Dssss' });
   });
 
-  it('gives the function exactly these permissions: its log group, the prefix, the key for that prefix, instance lookups', () => {
+  it('gives the function exactly these permissions: its log group, the two trees under the prefix, instance lookups', () => {
     const partition = { Ref: 'AWS::Partition' };
     const account = { Ref: 'AWS::AccountId' };
+    const parameter = (name: string) => ({
+      'Fn::Join': ['', ['arn:', partition, ':ssm:', { Ref: 'AWS::Region' }, ':', account, `:parameter${name}`]],
+    });
     expect(statements(s)).toEqual([
       {
         Sid: 'OwnLogGroup',
@@ -128,15 +139,9 @@ describe('DssssStack with its defaults', () => {
           'ssm:GetParametersByPath',
           'ssm:PutParameter',
         ],
-        Resource: { 'Fn::Join': ['', ['arn:', partition, ':ssm:', { Ref: 'AWS::Region' }, ':', account, ':parameter/dssss/*']] },
+        Resource: [parameter('/dssss/meta/*'), parameter('/dssss/secrets/*')],
       },
-      {
-        Sid: 'SealKeyForThisPrefix',
-        Effect: 'Allow',
-        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        Resource: s.stack.resolve(s.stack.key.keyArn),
-        Condition: { StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/dssss/' } },
-      },
+      { Sid: 'ListAllSecrets', Effect: 'Allow', Action: 'ssm:GetParametersByPath', Resource: parameter('/dssss/secrets') },
       { Sid: 'InstanceLookup', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' },
       {
         Sid: 'InstanceProfileLookup',
@@ -156,6 +161,54 @@ describe('DssssStack with its defaults', () => {
       AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }] },
       Policies: Match.anyValue(),
     });
+  });
+
+  it('lets no identity policy use the key: the key policy alone decides who may', () => {
+    const identityActions = [
+      ...resourcesOf(s, 'AWS::IAM::Role').flatMap(([, r]) => (r.Properties.Policies ?? []).flatMap((p: any) => p.PolicyDocument.Statement)),
+      ...resourcesOf(s, 'AWS::IAM::Policy').flatMap(([, r]) => r.Properties.PolicyDocument.Statement),
+    ].flatMap((st) => asList(st.Action));
+    expect(identityActions.filter((a) => String(a).startsWith('kms:'))).toEqual([]);
+  });
+
+  it('gives the key an explicit policy: the account administers it, only the function unwraps, with its encryption context', () => {
+    const key = only(s, 'AWS::KMS::Key');
+    const roleArn = { 'Fn::GetAtt': [functionRoleId(s), 'Arn'] };
+    expect(key.Properties.KeyPolicy.Statement).toEqual([
+      {
+        Sid: 'AccountAdministersTheKey',
+        Effect: 'Allow',
+        Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] } },
+        Action: [...KEY_ADMIN_ACTIONS].sort(),
+        Resource: '*',
+      },
+      {
+        Sid: 'FunctionUnwrapsTheSealKey',
+        Effect: 'Allow',
+        Principal: { AWS: roleArn },
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: '*',
+        Condition: { StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/dssss/' } },
+      },
+    ]);
+  });
+
+  it('lets no principal but the function open data with the key, nor hand that right on (finding 8)', () => {
+    // CDK's default key policy, `kms:*` for the account root, lets any principal of the
+    // account whose IAM policy allows kms:Decrypt unwrap the seal key. Whatever the
+    // statements become, none but the function's may carry a data or grant action.
+    const opensData = (action: string) =>
+      action.includes('*') || /^kms:(Decrypt|Encrypt|ReEncrypt|GenerateDataKey|CreateGrant|GenerateMac|Sign|DeriveSharedSecret)/.test(action);
+    const roleArn = JSON.stringify({ 'Fn::GetAtt': [functionRoleId(s), 'Arn'] });
+    for (const st of only(s, 'AWS::KMS::Key').Properties.KeyPolicy.Statement) {
+      expect(st.Effect, st.Sid).toBe('Allow');
+      expect(st.NotAction ?? st.NotPrincipal ?? st.NotResource, st.Sid).toBeUndefined();
+      const dataActions = asList(st.Action).map(String).filter(opensData);
+      if (dataActions.length === 0) continue;
+      expect(JSON.stringify(st.Principal), st.Sid).toBe(JSON.stringify({ AWS: JSON.parse(roleArn) }));
+      expect(dataActions.sort(), st.Sid).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+      expect(st.Condition, st.Sid).toEqual({ StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/dssss/' } });
+    }
   });
 
   it('lets only ec2:DescribeInstances use Resource "*" in any identity policy of the stack', () => {
@@ -248,7 +301,8 @@ describe('DssssStack with its defaults', () => {
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::*]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]',
-      'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/*]',
+      'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/meta/*]',
+      'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/secrets/*]',
     ]);
   });
 });
@@ -293,9 +347,12 @@ describe('DssssStack with every setting given', () => {
   });
 
   it('scopes Parameter Store and the key condition to the given prefix', () => {
-    const [, ssm, key] = statements(s);
-    expect(JSON.stringify(ssm.Resource)).toContain(':parameter/team/dssss/*');
-    expect(key.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/team/dssss/' } });
+    const [, ssm, list] = statements(s);
+    expect(JSON.stringify(ssm.Resource)).toContain(':parameter/team/dssss/secrets/*');
+    expect(JSON.stringify(ssm.Resource)).toContain(':parameter/team/dssss/meta/*');
+    expect(JSON.stringify(list.Resource)).toContain(':parameter/team/dssss/secrets"');
+    const [, unwrap] = only(s, 'AWS::KMS::Key').Properties.KeyPolicy.Statement;
+    expect(unwrap.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:dssss:prefix': '/team/dssss/' } });
   });
 
   it('throttles at the given rates', () => {
@@ -339,7 +396,7 @@ describe('DssssStack with a private endpoint', () => {
 });
 
 describe('DssssStack refuses settings the function would refuse', () => {
-  const attempt = (props: DssssStackProps) => () => new DssssStack(new App(), 'Dssss', props);
+  const attempt = (props: Settings) => () => new DssssStack(new App(), 'Dssss', { ...REQUIRED, ...props } as DssssStackProps);
 
   it('refuses a private endpoint without VPC endpoints', () => {
     expect(attempt({ endpointType: 'private' })).toThrow(/vpcEndpointIds/);
@@ -354,6 +411,18 @@ describe('DssssStack refuses settings the function would refuse', () => {
     for (const parameterPrefix of ['dssss/', '/dssss', '/', '/a b/']) {
       expect(attempt({ parameterPrefix }), parameterPrefix).toThrow(/function would refuse.*DSSSS_PARAMETER_PREFIX/);
     }
+  });
+
+  it('refuses a prefix that could lie inside another deployment\'s secrets/ or meta/ tree', () => {
+    for (const parameterPrefix of ['/dssss/secrets/', '/dssss/meta/team-b/', '/secrets/']) {
+      expect(attempt({ parameterPrefix }), parameterPrefix).toThrow(/function would refuse.*"secrets" or "meta"/);
+    }
+  });
+
+  it('refuses to deploy without distinguishedRoles, and takes "none" for no admin', () => {
+    expect(attempt({ distinguishedRoles: undefined })).toThrow(/distinguishedRoles is required/);
+    const s = synth({ distinguishedRoles: ['none'] });
+    expect(only(s, 'AWS::Lambda::Function').Properties.Environment.Variables.DSSSS_DISTINGUISHED_ROLES).toBe('none');
   });
 
   it('refuses a token lifetime outside 60..3600 seconds', () => {
