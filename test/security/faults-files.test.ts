@@ -75,23 +75,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...mocked, default: mocked };
 });
 
-// Hundreds of starts: one development CA for all of them (an RSA key per start would only
-// cost time), and the trust store parsed once per set of certificates (a pure function).
-vi.mock('../../lambda/identity/dev-ca', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lambda/identity/dev-ca')>();
-  const ca = real.createDevCa();
-  return { ...real, createDevCa: () => ca };
-});
-vi.mock('../../lambda/identity/certs', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lambda/identity/certs')>();
-  const stores = new Map<string, ReturnType<typeof real.awsTrustStore>>();
-  const awsTrustStore: typeof real.awsTrustStore = (extra = []) => {
-    const key = extra.join('\n');
-    if (!stores.has(key)) stores.set(key, real.awsTrustStore(extra));
-    return stores.get(key)!;
-  };
-  return { ...real, awsTrustStore };
-});
+// Many starts: one development CA for all of them (test/support/one-dev-ca.ts).
+vi.mock('../../lambda/identity/dev-ca', (original) => import('../support/one-dev-ca').then((m) => m.oneDevCa(original)));
 
 const ACCOUNT = '111122223333';
 const WEB = 'i-00000000000000b1';

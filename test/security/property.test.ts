@@ -22,23 +22,8 @@ import { createRuntime } from '../../lambda/runtime';
 import { localFixture, type Fixture } from '../helpers';
 import { AWS_TEST_ENV, FakeAws } from '../support/fake-aws';
 
-// Restarts on the same data dir: one development CA for all of them (an RSA key per start
-// would only cost time), and the trust store parsed once per set of certificates.
-vi.mock('../../lambda/identity/dev-ca', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lambda/identity/dev-ca')>();
-  const ca = real.createDevCa();
-  return { ...real, createDevCa: () => ca };
-});
-vi.mock('../../lambda/identity/certs', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../lambda/identity/certs')>();
-  const stores = new Map<string, ReturnType<typeof real.awsTrustStore>>();
-  const awsTrustStore: typeof real.awsTrustStore = (extra = []) => {
-    const key = extra.join('\n');
-    if (!stores.has(key)) stores.set(key, real.awsTrustStore(extra));
-    return stores.get(key)!;
-  };
-  return { ...real, awsTrustStore };
-});
+// Many starts: one development CA for all of them (test/support/one-dev-ca.ts).
+vi.mock('../../lambda/identity/dev-ca', (original) => import('../support/one-dev-ca').then((m) => m.oneDevCa(original)));
 
 // Reproducible by default; FC_SEED=<n> explores elsewhere.
 const seed = process.env.FC_SEED === undefined ? 20261125 : Number(process.env.FC_SEED);
