@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Synthesize the stack (regional, and private behind a VPC endpoint) into a temporary
+# Synthesize the stack (regional, and private behind a VPC endpoint with change events) into a temporary
 # directory and lint every template with cfn-lint. Offline: the CDK app runs directly with
 # cdk.json's context, so it needs no CDK CLI, no AWS credentials and no Docker.
 # Fails on any cfn-lint error or warning; informational findings are not reported.
@@ -23,7 +23,7 @@ synth() {
 }
 
 synth "$out/regional" '{"distinguishedRoles":"secops"}'
-synth "$out/private" '{"distinguishedRoles":"none","stackName":"DssssPrivate","endpointType":"private","vpcEndpointIds":"vpce-0123456789abcdef0"}'
+synth "$out/private" '{"distinguishedRoles":"none","stackName":"DssssPrivate","changeEvents":"true","endpointType":"private","vpcEndpointIds":"vpce-0123456789abcdef0"}'
 
 shopt -s nullglob
 templates=("$out"/*/*.template.json)

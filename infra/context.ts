@@ -32,6 +32,7 @@ export const CONTEXT_KEYS = {
   throttlingRateLimit: 'number',
   throttlingBurstLimit: 'number',
   apiGatewayCloudWatchRole: 'boolean',
+  changeEvents: 'boolean',
 } as const satisfies Record<string, Kind>;
 
 type Key = keyof typeof CONTEXT_KEYS;
@@ -122,6 +123,7 @@ export function stackFromContext(read: Read, all: readonly string[]): { stackNam
       throttlingRateLimit: number(read, 'throttlingRateLimit'),
       throttlingBurstLimit: number(read, 'throttlingBurstLimit'),
       apiGatewayCloudWatchRole: boolean(read, 'apiGatewayCloudWatchRole'),
+      changeEvents: boolean(read, 'changeEvents'),
     },
   };
 }

@@ -17,6 +17,7 @@ import {
 } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -74,6 +75,12 @@ export interface DssssStackProps extends StackProps {
    * account already has it, e.g. from another dssss deployment. Default: true.
    */
   readonly apiGatewayCloudWatchRole?: boolean;
+  /**
+   * Publish every change (put, delete, restore, purge, seal-key rotation) to an EventBridge
+   * bus the stack creates, `dssss-<stack name>` (DSSSS_EVENT_BUS); the function may put
+   * events on that bus and no other. Default: false.
+   */
+  readonly changeEvents?: boolean;
 }
 
 // Lambda allows 4 KB of environment in all; the other variables take well under 1 KB.
@@ -94,6 +101,8 @@ export class DssssStack extends Stack {
     super(scope, id, props);
     const settings = validate(props, this.stackName);
     const prefix = settings.parameterPrefix;
+
+    const bus = settings.eventBus === undefined ? undefined : new events.EventBus(this, 'ChangeEvents', { eventBusName: settings.eventBus });
 
     const functionLogs = new logs.LogGroup(this, 'FunctionLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
@@ -154,6 +163,9 @@ export class DssssStack extends Stack {
               actions: ['iam:GetRole'],
               resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/*`],
             }),
+            ...(bus === undefined
+              ? []
+              : [new iam.PolicyStatement({ sid: 'ChangeEventsToOneBus', actions: ['events:PutEvents'], resources: [bus.eventBusArn] })]),
           ],
         }),
       },
@@ -242,6 +254,9 @@ export class DssssStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The dssss API: give this to the dssss client' });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The KMS key that wraps the seal key' });
     new CfnOutput(this, 'ServerId', { value: settings.serverId, description: 'IAM login: clients sign this as X-Dssss-Server-Id (DSSSS_SERVER_ID)' });
+    if (bus !== undefined) {
+      new CfnOutput(this, 'EventBusName', { value: bus.eventBusName, description: 'Change events (source dssss, detail type "dssss change"): put rules on this bus' });
+    }
     new CfnOutput(this, 'ParameterPrefix', { value: prefix, description: 'Where in Parameter Store the secrets live' });
 
     this.acknowledgeNagFindings(role, prefix, settings.apiGatewayCloudWatchRole);
@@ -399,6 +414,8 @@ interface Settings {
   readonly throttlingRateLimit: number;
   readonly throttlingBurstLimit: number;
   readonly apiGatewayCloudWatchRole: boolean;
+  /** The change-event bus's name, when there is one. */
+  readonly eventBus: string | undefined;
 }
 
 function validate(props: DssssStackProps, stackName: string): Settings {
@@ -456,6 +473,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     throttlingRateLimit: positive('throttlingRateLimit', props.throttlingRateLimit ?? 100),
     throttlingBurstLimit: positive('throttlingBurstLimit', props.throttlingBurstLimit ?? 200),
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
+    eventBus: props.changeEvents === true ? `dssss-${stackName}` : undefined,
   };
 
   // One rule, one place: the function's own config parser judges the environment the
@@ -493,5 +511,6 @@ function environment(settings: Settings, keyArn: string): Record<string, string>
   if (settings.nonceMode !== undefined) env.DSSSS_NONCE_MODE = settings.nonceMode;
   if (settings.maxDocumentAgeSeconds !== undefined) env.DSSSS_MAX_DOCUMENT_AGE_SECONDS = String(settings.maxDocumentAgeSeconds);
   if (settings.extraCertsPem !== undefined) env.DSSSS_EXTRA_CERTS = settings.extraCertsPem;
+  if (settings.eventBus !== undefined) env.DSSSS_EVENT_BUS = settings.eventBus;
   return env;
 }

@@ -366,6 +366,34 @@ describe('DssssStack with every setting given', () => {
   });
 });
 
+describe('DssssStack with change events', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth({ changeEvents: true }, { id: 'Prod' });
+  });
+
+  it('creates one bus, names it to the function, and lets the function put events on that bus only', () => {
+    const bus = resourcesOf(s, 'AWS::Events::EventBus');
+    expect(bus).toHaveLength(1);
+    expect(bus[0]![1].Properties).toEqual({ Name: 'dssss-Prod' });
+    expect(only(s, 'AWS::Lambda::Function').Properties.Environment.Variables.DSSSS_EVENT_BUS).toBe('dssss-Prod');
+    const put = statements(s).filter((st) => asList(st.Action).some((a) => String(a).startsWith('events:')));
+    expect(put).toEqual([{ Sid: 'ChangeEventsToOneBus', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus[0]![0], 'Arn'] } }]);
+    expect(s.json.Outputs.EventBusName.Value).toEqual({ Ref: bus[0]![0] });
+  });
+
+  it('passes cdk-nag AwsSolutions with the bus', () => {
+    expect(Annotations.fromStack(s.stack).findError('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('without the switch: no bus, no variable, no events permission', () => {
+    const plain = synth();
+    expect(resourcesOf(plain, 'AWS::Events::EventBus')).toEqual([]);
+    expect(only(plain, 'AWS::Lambda::Function').Properties.Environment.Variables.DSSSS_EVENT_BUS).toBeUndefined();
+    expect(JSON.stringify(statements(plain))).not.toContain('events:');
+  });
+});
+
 describe('DssssStack with a private endpoint', () => {
   let s: Synthesized;
   beforeAll(() => {
