@@ -207,7 +207,10 @@ async function listAll(client: DssssClient, prefix: string, options: { values?: 
   return pages;
 }
 
-/** `dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]` (distinguished roles). */
+const ADMIN_USAGE =
+  'usage: dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N] | backup [--output F] | restore-backup F [--rate N]';
+
+/** `dssss admin ...` (distinguished roles): the seal-key ring, rewrap, backup and restore. */
 async function admin(args: string[], io: Io): Promise<number> {
   const [action, ...rest] = args;
   switch (action) {
@@ -230,13 +233,20 @@ async function admin(args: string[], io: Io): Promise<number> {
     }
     case 'rewrap': {
       const { client, values } = parse(rest, { rate: { type: 'string' } }, io);
-      const rate = values.rate === undefined ? PUT_PARAMETER_RATE : Number(values.rate);
-      if (!Number.isFinite(rate) || rate <= 0) throw new CliError(EXIT.usage, '--rate: writes per second, more than 0');
-      await rewrap(client, rate, io);
+      await rewrap(client, writeRate(values.rate), io);
       return EXIT.ok;
     }
+    case 'backup': {
+      const { client, values } = parse(rest, { output: { type: 'string' } }, io);
+      await backup(client, values.output as string | undefined, io);
+      return EXIT.ok;
+    }
+    case 'restore-backup': {
+      const { client, positionals, values } = parse(rest, { rate: { type: 'string' } }, io, 1);
+      return restoreBackup(client, positionals[0]!, writeRate(values.rate), io);
+    }
     default:
-      throw new CliError(EXIT.usage, 'usage: dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]');
+      throw new CliError(EXIT.usage, ADMIN_USAGE);
   }
 }
 
@@ -291,8 +301,7 @@ async function importSecrets(args: string[], io: Io): Promise<number> {
   const file = positionals[0]!;
   const roles = typeof values.roles === 'string' ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : [];
   if (roles.length === 0) throw new CliError(EXIT.usage, 'import needs --roles role[,role...]');
-  const rate = values.rate === undefined ? PUT_PARAMETER_RATE : Number(values.rate);
-  if (!Number.isFinite(rate) || rate <= 0) throw new CliError(EXIT.usage, '--rate: writes per second, more than 0');
+  const rate = writeRate(values.rate);
   const prefix = segmentPrefix(values.prefix);
   const entries = parseImport(await readValueFile(file), parseFormat(values.format, file));
   const current = await readSecrets(client, prefix);
@@ -327,6 +336,93 @@ async function importSecrets(args: string[], io: Io): Promise<number> {
 
 /** Parameter Store's default PutParameter rate, per account and Region. */
 const PUT_PARAMETER_RATE = 3;
+
+/** `--rate N`: writes per second, PutParameter's default quota unless given. */
+function writeRate(given: unknown): number {
+  const rate = given === undefined ? PUT_PARAMETER_RATE : Number(given);
+  if (!Number.isFinite(rate) || rate <= 0) throw new CliError(EXIT.usage, '--rate: writes per second, more than 0');
+  return rate;
+}
+
+const BACKUP_FORMAT = 'dssss-backup';
+
+interface BackupFile {
+  format: typeof BACKUP_FORMAT;
+  version: 1;
+  created: string;
+  sealKeys: Record<string, string>;
+  secrets: { name: string; records: { seq: number; record: string }[] }[];
+}
+
+/**
+ * `dssss admin backup [--output F]`: every sealed record of every name (deleted ones too) and
+ * the wrapped seal keys, as one JSON file. Nothing in it opens without the deployment's KMS
+ * key, but it is written 0600 all the same.
+ */
+async function backup(client: DssssClient, output: string | undefined, io: Io): Promise<void> {
+  const file: BackupFile = { format: BACKUP_FORMAT, version: 1, created: new Date().toISOString(), sealKeys: {}, secrets: [] };
+  let next: string | undefined;
+  do {
+    const page = (await client.expectOk(
+      await client.request('GET', `/v1/admin/backup${next === undefined ? '' : `?next=${encodeURIComponent(next)}`}`),
+      'admin backup',
+    )) as { sealKeys: Record<string, string>; secrets: BackupFile['secrets']; next?: string };
+    // A rotation during the backup adds a slot; every page has every slot it knew of.
+    Object.assign(file.sealKeys, page.sealKeys);
+    file.secrets.push(...page.secrets);
+    next = page.next;
+  } while (next !== undefined);
+  const text = `${JSON.stringify(file)}\n`;
+  const records = file.secrets.reduce((n, s) => n + s.records.length, 0);
+  if (output === undefined) io.stdout.write(text);
+  else await writeFileAtomic(output, text, 0o600);
+  io.stderr.write(`backed up ${file.secrets.length} secrets (${records} records) and ${Object.keys(file.sealKeys).length} seal keys${output === undefined ? '' : ` to ${output}`}\n`);
+}
+
+/**
+ * `dssss admin restore-backup F [--rate N]`: each name of the backup back, the versions the
+ * store lacks written on top (the server never overwrites a newer version), at most `rate`
+ * writes a second. Interrupted, the same command again finishes the job.
+ */
+async function restoreBackup(client: DssssClient, path: string, rate: number, io: Io): Promise<number> {
+  let file: BackupFile;
+  try {
+    file = JSON.parse(await readValueFile(path)) as BackupFile;
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(EXIT.usage, `${path}: not a dssss backup (not JSON)`);
+  }
+  if (file?.format !== BACKUP_FORMAT || file.version !== 1 || !Array.isArray(file.secrets)) throw new CliError(EXIT.usage, `${path}: not a dssss backup`);
+  const terminal = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  const counts = { restored: 0, unchanged: 0, conflict: 0, failed: 0 };
+  let done = 0;
+  for (const secret of file.secrets) {
+    try {
+      let status: 'restored' | 'unchanged' | 'conflict' | undefined;
+      for (;;) {
+        const started = Date.now();
+        const answer = (await client.expectOk(
+          await client.request('POST', '/v1/admin/restore-backup', { body: JSON.stringify({ sealKeys: file.sealKeys, name: secret.name, records: secret.records }) }),
+          `restore ${secret.name}`,
+        )) as { status: 'restored' | 'unchanged' | 'conflict'; written: number; remaining: number };
+        if (status === undefined || answer.status === 'restored') status = answer.status;
+        if (answer.remaining === 0) break;
+        const due = (answer.written / rate) * 1000 - (Date.now() - started);
+        if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+      }
+      counts[status]++;
+      if (status === 'conflict') io.stderr.write(`${terminal ? '\n' : ''}dssss: ${secret.name}: the store holds versions the backup does not; left as it is\n`);
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      counts.failed++;
+      io.stderr.write(`${terminal ? '\n' : ''}dssss: ${secret.name}: ${err.message}\n`);
+    }
+    done++;
+    if (terminal) io.stderr.write(`\r${done}/${file.secrets.length}`);
+  }
+  io.stderr.write(`${terminal ? '\n' : ''}restored ${counts.restored}, unchanged ${counts.unchanged}, conflict ${counts.conflict}, failed ${counts.failed}\n`);
+  return counts.conflict === 0 && counts.failed === 0 ? EXIT.ok : EXIT.error;
+}
 
 /**
  * Re-seals every record under the newest seal key, a page at a time, at most `rate` writes a
@@ -447,7 +543,7 @@ async function readValueFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
-    throw new CliError(EXIT.usage, `cannot read --value-file: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new CliError(EXIT.usage, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
 }
 

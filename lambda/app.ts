@@ -11,7 +11,7 @@ import { IAM_LOGIN_SHAPE } from './core/iam-login';
 import { parseNamePrefix, parseSecretName } from './core/names';
 import type { Caller } from './core/policy';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, type Login } from './core/service';
-import type { AuditRecord, AuditSink } from './ports';
+import { MAX_VERSIONS, type AuditRecord, type AuditSink } from './ports';
 import type { Runtime } from './runtime';
 
 /** Largest request body accepted (a secret is at most 4 KiB; JSON escaping can grow it). */
@@ -27,6 +27,17 @@ const PutBody = z.strictObject({
 });
 
 const PUT_SHAPE = 'body must be JSON {"Secret": "<value>", "Roles": ["<role>", ...]}';
+
+/** One name of a backup (up to the 100 records a store keeps, each at most Parameter Store's 8 KB) and the seal keys. */
+export const MAX_RESTORE_BYTES = 1024 * 1024;
+const RestoreBody = z.strictObject({
+  sealKeys: z.record(z.string().check(z.regex(/^seal-key(-[1-9][0-9]{0,3})?$/)), z.string().check(z.maxLength(8192))),
+  name: z.string(),
+  records: z
+    .array(z.strictObject({ seq: z.int().check(z.positive()), record: z.string().check(z.maxLength(8192)) }))
+    .check(z.minLength(1), z.maxLength(MAX_VERSIONS)),
+});
+const RESTORE_SHAPE = 'body must be JSON {"sealKeys": {...}, "name": "<name>", "records": [{"seq": N, "record": "..."}, ...]} (one secret of dssss admin backup)';
 
 /** What a shell (the local server, the Lambda handler) tells the app about a request, and nothing else. */
 export interface RequestContext {
@@ -276,6 +287,24 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     return c.json(await admin.rewrap(await authenticate(c), c.req.query('next') || undefined));
   });
 
+  app.get('/v1/admin/backup', async (c) => {
+    operation(c, 'backup');
+    return c.json(await admin.backup(await authenticate(c), c.req.query('next') || undefined));
+  });
+
+  app.post('/v1/admin/restore-backup', limitBody(MAX_RESTORE_BYTES), async (c) => {
+    operation(c, 'restore_backup');
+    const caller = await authenticate(c);
+    const parsed = RestoreBody.safeParse(parseJson(await readBody(c), RESTORE_SHAPE));
+    if (!parsed.success) throw badRequest(`${RESTORE_SHAPE}: unexpected field or type at "${parsed.error.issues[0]?.path.join('.') ?? ''}"`);
+    const { sealKeys, name, records } = parsed.data;
+    c.get('audit').name = parseSecretName(name);
+    if (records.some((r, i) => i > 0 && r.seq <= records[i - 1]!.seq)) throw badRequest(`${RESTORE_SHAPE}: records in the order of their seq, each once`);
+    const result = await admin.restoreBackup(caller, sealKeys, { name, records });
+    c.get('audit').version = result.version;
+    return c.json(result);
+  });
+
   for (const [path, allow] of [
     ['/v1/health', 'GET'],
     ['/v1/ready', 'GET'],
@@ -286,6 +315,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     ['/v1/admin/seal-keys', 'GET, POST'],
     ['/v1/admin/seal-keys/:kid', 'DELETE'],
     ['/v1/admin/rewrap', 'POST'],
+    ['/v1/admin/backup', 'GET'],
+    ['/v1/admin/restore-backup', 'POST'],
   ] as const) {
     app.all(path, (c) => {
       c.header('Allow', allow);

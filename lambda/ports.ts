@@ -23,6 +23,9 @@ export interface ReadOptions {
   readonly fresh?: boolean | undefined;
 }
 
+/** Parameter Store keeps the last 100 versions of a parameter; every store keeps as many. */
+export const MAX_VERSIONS = 100;
+
 /**
  * Sealed records by name, each name a sequence of records at positions 1, 2, ... (the
  * store's version numbers), plus small bookkeeping values (the wrapped seal keys).
@@ -149,7 +152,7 @@ export interface Bookkeeping {
 
 /** One change to the store, as published: names and numbers, never a value or token. */
 export interface ChangeEvent {
-  readonly operation: 'put' | 'delete' | 'restore' | 'purge' | 'rotate-seal-key' | 'retire-seal-key';
+  readonly operation: 'put' | 'delete' | 'restore' | 'purge' | 'rotate-seal-key' | 'retire-seal-key' | 'restore-backup';
   readonly name?: string | undefined;
   readonly version?: number | undefined;
   readonly actor: { readonly role: string; readonly account: string; readonly principal: string };

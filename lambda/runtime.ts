@@ -107,7 +107,15 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     events: backends.events,
     onEventFailure: (err) => console.error(JSON.stringify({ level: 'error', message: 'change event not published', error: (err as Error)?.name })),
   });
-  const admin = new AdminService({ store, keys, ledger: service.records, policy, clock, publish: (event) => service.publish(event) });
+  const admin = new AdminService({
+    store,
+    keys,
+    ledger: service.records,
+    policy,
+    clock,
+    publish: (event) => service.publish(event),
+    wrapper: backends.wrapper,
+  });
   const ready = async () => {
     await keys.ring();
     await backends.store.latest(READINESS_PROBE, { fresh: true });

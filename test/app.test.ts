@@ -423,6 +423,87 @@ describe('soft delete, restore, purge, history', () => {
   });
 });
 
+describe('admin backup and restore-backup', () => {
+  type Page = { sealKeys: Record<string, string>; secrets: { name: string; records: { seq: number; record: string }[] }[]; next?: string };
+  async function backupAll(token: string): Promise<Page> {
+    const all: Page = { sealKeys: {}, secrets: [] };
+    let next: string | undefined;
+    do {
+      const response = await f.request('GET', `/v1/admin/backup${next ? `?next=${encodeURIComponent(next)}` : ''}`, { token });
+      expect(response.status).toBe(200);
+      const page = (await response.json()) as Page;
+      Object.assign(all.sealKeys, page.sealKeys);
+      all.secrets.push(...page.secrets);
+      next = page.next;
+    } while (next);
+    return all;
+  }
+  const restore = (token: string, backup: Page, name: string) =>
+    f.request('POST', '/v1/admin/restore-backup', { token, body: { sealKeys: backup.sealKeys, name, records: backup.secrets.find((s) => s.name === name)!.records } });
+  const versionsOf = async (token: string, name: string) =>
+    ((await (await f.request('GET', `/v1/secret/${name}/versions`, { token })).json()) as { versions: unknown[] }).versions;
+
+  it('brings purged secrets back with every version, writer and time, under a rotated key; again: nothing doubled', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    for (let i = 1; i <= 7; i++) await put(web, 'bk/many', `m${i}`, ['web']);
+    await put(web, 'bk/gone', 'g1', ['web']);
+    await f.request('DELETE', '/v1/secret/bk/gone', { token: admin });
+    // Records under two seal keys: the backup carries both.
+    await f.request('POST', '/v1/admin/seal-keys', { token: admin });
+    await put(web, 'bk/many', 'm8', ['web']);
+    const before = { many: await versionsOf(web, 'bk/many'), gone: await versionsOf(admin, 'bk/gone') };
+    expect((await f.request('GET', '/v1/admin/backup', { token: web })).status).toBe(403);
+    const backup = await backupAll(admin);
+    expect(Object.keys(backup.sealKeys)).toEqual(['seal-key', 'seal-key-2']);
+    expect(JSON.stringify(backup)).not.toMatch(/m[1-8]"|g1"/);
+
+    for (const name of ['bk/many', 'bk/gone']) expect((await f.request('DELETE', `/v1/secret/${name}?purge=true`, { token: admin })).status).toBe(204);
+    expect((await restore(web, backup, 'bk/many')).status).toBe(403);
+    // Five versions per call: the first call leaves three, as an interrupted restore would.
+    expect(await (await restore(admin, backup, 'bk/many')).json()).toEqual({ status: 'restored', written: 5, remaining: 3, version: 5 });
+    expect(await (await restore(admin, backup, 'bk/many')).json()).toEqual({ status: 'restored', written: 3, remaining: 0, version: 8 });
+    expect(await (await restore(admin, backup, 'bk/many')).json()).toEqual({ status: 'unchanged', written: 0, remaining: 0, version: 8 });
+    expect(await (await restore(admin, backup, 'bk/gone')).json()).toMatchObject({ status: 'restored', remaining: 0, version: 2 });
+
+    expect(await versionsOf(web, 'bk/many')).toEqual(before.many);
+    expect(await versionsOf(admin, 'bk/gone')).toEqual(before.gone);
+    for (let i = 1; i <= 8; i++) {
+      expect(await (await f.request('GET', `/v1/secret/bk/many?version=${i}`, { token: web })).json()).toMatchObject({ secret: `m${i}`, version: i });
+    }
+    expect((await errorOf(await f.request('GET', '/v1/secret/bk/gone', { token: web }))).code).toBe('deleted');
+    expect(await (await f.request('POST', '/v1/secret/bk/gone/restore', { token: admin })).json()).toMatchObject({ version: 3 });
+    expect(await (await f.request('GET', '/v1/secret/bk/gone', { token: web })).json()).toMatchObject({ secret: 'g1', version: 3 });
+  });
+
+  it('never overwrites a newer version, nor a history that went another way', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    await put(web, 'bk/live', 'v1', ['web']);
+    const backup = await backupAll(admin);
+    await put(web, 'bk/live', 'v2', ['web']);
+    expect(await (await restore(admin, backup, 'bk/live')).json()).toEqual({ status: 'unchanged', written: 0, remaining: 0, version: 2 });
+    await f.request('DELETE', '/v1/secret/bk/live?purge=true', { token: admin });
+    await put(web, 'bk/live', 'other', ['web']);
+    expect(await (await restore(admin, backup, 'bk/live')).json()).toEqual({ status: 'conflict', written: 0, remaining: 0, version: 1 });
+    expect(await (await f.request('GET', '/v1/secret/bk/live', { token: web })).json()).toMatchObject({ secret: 'other', version: 1 });
+  });
+
+  it('refuses records it cannot open, and bodies of the wrong shape, with 4xx', async () => {
+    const admin = await f.login('dssssadmin');
+    await put(await f.login('web'), 'bk/x', 'x', ['web']);
+    const backup = await backupAll(admin);
+    const records = backup.secrets.find((s) => s.name === 'bk/x')!.records;
+    const tampered = records.map((r) => ({ ...r, record: `${r.record.slice(0, -8)}AAAAAAAA` }));
+    const send = (body: unknown) => f.request('POST', '/v1/admin/restore-backup', { token: admin, body });
+    // Another name for the same records: they are bound to their name.
+    expect(await errorOf(await send({ sealKeys: backup.sealKeys, name: 'bk/y', records }))).toMatchObject({ status: 400, message: expect.stringMatching(/do not open/) });
+    expect((await send({ sealKeys: backup.sealKeys, name: 'bk/x', records: tampered })).status).toBe(400);
+    expect((await f.request('GET', '/v1/secret/bk/y', { token: admin })).status).toBe(404);
+    for (const body of [{}, { sealKeys: {}, name: 'bk/y', records }, { sealKeys: { other: 'x' }, name: 'bk/y', records }, { sealKeys: backup.sealKeys, name: '../y', records }, { sealKeys: backup.sealKeys, name: 'bk/y', records: [] }]) {
+      expect((await send(body)).status, JSON.stringify(body).slice(0, 60)).toBe(400);
+    }
+  });
+});
+
 describe('change events', () => {
   it('publishes one event per change with no secret material, and a failed publish never fails the write', async () => {
     const published: unknown[] = [];

@@ -7,11 +7,9 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DssssError } from '../core/errors';
 import { memoize } from '../core/memo';
-import type { ListPage, SecretStore, StoredRecord } from '../ports';
+import { MAX_VERSIONS, type ListPage, type SecretStore, type StoredRecord } from '../ports';
 import { assertPrivate, createFileExclusive, isMissing, writeFileAtomic } from './files';
 
-/** Parameter Store keeps 100 versions of a parameter; so does the local store. */
-export const MAX_VERSIONS = 100;
 
 interface SecretFile {
   name: string;

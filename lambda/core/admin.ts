@@ -1,14 +1,15 @@
 // Seal-key administration, for distinguished roles: see the ring, rotate it, re-seal every
 // secret's latest record under the newest key (a page of names per call, so the client
-// paces and resumes), and retire a key once nothing kept needs it.
+// paces and resumes), and retire a key once nothing kept needs it. And backups: every
+// sealed record and the wrapped seal keys out, and back in without overwriting newer versions.
 
 import { recordKid } from './envelope';
-import { conflict, DssssError, notFound } from './errors';
-import { LostRace, type Ledger } from './ledger';
+import { badRequest, conflict, DssssError, notFound } from './errors';
+import { Ledger, LostRace, type Head } from './ledger';
 import type { Caller, Policy } from './policy';
-import type { SealKeyRing } from './seal-keys';
+import { SealKeyRing } from './seal-keys';
 import { actorOf } from './service';
-import type { ChangeEvent, Clock, SecretStore } from '../ports';
+import type { ChangeEvent, Clock, KeyWrapper, SecretStore, StoredRecord } from '../ports';
 import { MAX_TOKEN_TTL_SECONDS } from './token';
 
 /** Names re-sealed per rewrap call: one Parameter Store listing page. */
@@ -18,6 +19,34 @@ export const REWRAP_PAGE = 10;
  * containers refresh their ring every five minutes: it may go only after both have passed.
  */
 export const RETIRE_AFTER_MS = (MAX_TOKEN_TTL_SECONDS + 5 * 60) * 1000;
+
+/** Names per backup page, each with its whole kept history (up to 100 records of 8 KB): under Lambda's 6 MB answer. */
+export const BACKUP_PAGE = 5;
+/** Versions one restore-backup call writes at most (PutParameter's quota is ~3/s): the client calls again for the rest. */
+export const RESTORE_WRITES_PER_CALL = 5;
+
+/** One name of a backup: every record the store kept, as stored (sealed). */
+export interface BackupSecret {
+  readonly name: string;
+  readonly records: readonly StoredRecord[];
+}
+
+export interface BackupPage {
+  /** The seal-key slots as stored: wrapped by KMS, useless without it. */
+  readonly sealKeys: Readonly<Record<string, string>>;
+  readonly secrets: readonly BackupSecret[];
+  readonly next?: string;
+}
+
+export interface RestoreResult {
+  /** restored: versions written (more may remain); unchanged: the store already has them all; conflict: the store's history went another way, nothing written. */
+  readonly status: 'restored' | 'unchanged' | 'conflict';
+  readonly written: number;
+  /** Versions still to write: call again. */
+  readonly remaining: number;
+  /** The store's newest version of the name after the call. */
+  readonly version?: number;
+}
 
 export interface SealKeyInfo {
   readonly id: string;
@@ -33,6 +62,8 @@ export interface AdminDeps {
   readonly policy: Policy;
   readonly clock: Clock;
   readonly publish: (event: ChangeEvent) => Promise<void>;
+  /** Opens a backup's seal keys (the same KMS key and encryption context). */
+  readonly wrapper: KeyWrapper;
 }
 
 export class AdminService {
@@ -121,7 +152,102 @@ export class AdminService {
     await this.deps.publish({ operation: 'retire-seal-key', actor: actorOf(caller), time: this.now() });
   }
 
+  /** One page of the backup: BACKUP_PAGE names with every record kept of each, and the seal-key slots. */
+  async backup(caller: Caller, cursor?: string): Promise<BackupPage> {
+    this.deps.policy.assertDistinguished(caller, 'back up the store');
+    const sealKeys = Object.fromEntries(await this.deps.keys.storedSlots());
+    const page = await this.deps.store.list('', BACKUP_PAGE, cursor, { fresh: true });
+    const secrets = await Promise.all(page.entries.map(async (e) => ({ name: e.name, records: await this.deps.store.history(e.name) })));
+    return { sealKeys, secrets, ...(page.next === undefined ? {} : { next: page.next }) };
+  }
+
+  /**
+   * Puts one name of a backup back. The backup's records are opened with its own seal keys
+   * (through KMS), and its versions that the store lacks are written on top, as they were
+   * (version, value or tombstone, roles, writer, time), sealed under the store's newest key:
+   * into a store without the name, every kept version; into one whose newest version is a
+   * version of the backup, the later ones. A store that has a version the backup does not
+   * (written since, or another history) is never overwritten: `conflict`, nothing written.
+   * At most RESTORE_WRITES_PER_CALL versions per call; calling again resumes.
+   */
+  async restoreBackup(caller: Caller, sealKeys: Readonly<Record<string, string>>, secret: BackupSecret): Promise<RestoreResult> {
+    this.deps.policy.assertDistinguished(caller, 'restore a backup');
+    if (Object.keys(sealKeys).length === 0) throw new DssssError('bad_request', 'the backup holds no seal keys: its records cannot be opened');
+    const { name } = secret;
+    const slots = new Map(Object.entries(sealKeys));
+    const ring = new SealKeyRing(
+      { readMeta: async (keys) => new Map(keys.flatMap((k) => (slots.has(k) ? [[k, slots.get(k)!] as const] : []))), createMeta: async () => false, deleteMeta: async () => {} },
+      this.deps.wrapper,
+      this.deps.clock,
+    );
+    const source = new Ledger(backupStore(secret), ring, this.deps.policy.config.homeAccount);
+    let wanted: Head[];
+    try {
+      wanted = (await source.versions(await source.resolve(name))).reverse();
+    } catch (err) {
+      // The caller's input, not the store: altered, bound to another name, or another deployment's keys.
+      if (err instanceof DssssError && err.code === 'integrity') throw badRequest(`the backup's records of ${name} do not open: altered, another name's, or another deployment's`);
+      throw err;
+    }
+
+    let target = await this.deps.ledger.resolve(name, { fresh: true });
+    const have = target.head?.payload.version ?? 0;
+    if (target.head) {
+      const same = wanted.find((h) => h.payload.version === have);
+      if (!same || !sameVersion(same, target.head)) {
+        // Newer than the backup: unchanged if the backup's newest version is in the store's history.
+        const newest = wanted.at(-1);
+        const kept = newest && have > newest.payload.version ? (await this.deps.ledger.versions(target)).find((h) => h.payload.version === newest.payload.version) : undefined;
+        const status = kept && sameVersion(kept, newest!) ? 'unchanged' : 'conflict';
+        return { status, written: 0, remaining: 0, version: have };
+      }
+    }
+    const todo = wanted.filter((h) => h.payload.version > have);
+    if (todo.length === 0) return { status: 'unchanged', written: 0, remaining: 0, ...(have > 0 ? { version: have } : {}) };
+    let written = 0;
+    for (const version of todo.slice(0, RESTORE_WRITES_PER_CALL)) {
+      const { prev: _prev, seq: _seq, name: _name, legacy: _legacy, ...record } = version.payload;
+      let head: Head;
+      try {
+        head = await this.deps.ledger.append(target, record);
+      } catch (err) {
+        if (err instanceof LostRace) throw conflict(`${name} changed while it was being restored: run the restore again`);
+        throw err;
+      }
+      target = { name, storeSeq: head.seq, head };
+      written++;
+    }
+    const version = target.head!.payload.version;
+    await this.deps.publish({ operation: 'restore-backup', name, version, actor: actorOf(caller), time: this.now() });
+    return { status: 'restored', written, remaining: todo.length - written, version };
+  }
+
   private now(): string {
     return new Date(this.deps.clock.now()).toISOString();
   }
+}
+
+/** The same version: what it says and who wrote it when (a re-sealed copy is the same version). */
+function sameVersion(a: Head, b: Head): boolean {
+  const x = a.payload;
+  const y = b.payload;
+  return x.version === y.version && x.op === y.op && x.at === y.at && x.value === y.value && JSON.stringify(x.by) === JSON.stringify(y.by) && JSON.stringify(x.roles) === JSON.stringify(y.roles);
+}
+
+/** A backup's records of one name, as the read side of a store (nothing is written to it). */
+function backupStore(secret: BackupSecret): SecretStore {
+  const records = [...secret.records].sort((a, b) => a.seq - b.seq);
+  const refuse = async (): Promise<never> => {
+    throw new DssssError('bad_request', 'a backup is read-only');
+  };
+  return {
+    latest: async (name) => (name === secret.name ? records.at(-1) : undefined),
+    history: async (name) => (name === secret.name ? records : []),
+    append: refuse,
+    purge: refuse,
+    list: refuse,
+    readMeta: async () => new Map(),
+    createMeta: async () => false,
+    deleteMeta: refuse,
+  };
 }

@@ -106,6 +106,11 @@ export class SealKeyRing {
     this.loaded.reset();
   }
 
+  /** Every slot as stored (wrapped keys and retirement markers), for a backup: nothing here opens without KMS. */
+  async storedSlots(): Promise<Map<string, string>> {
+    return new Map([...(await this.readSlots())].map(([slot, stored]) => [sealKeySlot(slot), JSON.stringify(stored)]));
+  }
+
   private async load(): Promise<Ring> {
     let stored = await this.readSlots();
     if (stored.size === 0) {

@@ -3,7 +3,8 @@ import { chmod, mkdtemp, readdir, readFile, stat, symlink, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileSecretStore, MAX_VERSIONS } from '../../lambda/adapters/file-store';
+import { FileSecretStore } from '../../lambda/adapters/file-store';
+import { MAX_VERSIONS } from '../../lambda/ports';
 import { LOCAL_KEY_FILE, LocalKeyWrapper } from '../../lambda/adapters/local-keys';
 import { LocalRegistry } from '../../lambda/adapters/local-registry';
 import { DEV_CA_FILE, ensureDevCa } from '../../lambda/adapters/dev-ca-files';

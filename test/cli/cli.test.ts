@@ -376,6 +376,28 @@ describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --de
     expect(await dssss(['get', 'ring/a'])).toMatchObject({ code: 0, stdout: 'before rotation' });
     expect((await dssss(['admin', 'frobnicate'], admin)).code).toBe(2);
   });
+
+  it('admin backup writes a 0600 file of sealed records; restore-backup brings a purged secret back, and again changes nothing', async () => {
+    for (const value of ['one', 'two']) await dssss(['put', 'bak/a', '--roles', 'web'], { input: value });
+    imds.document = await f.identity('dssssadmin');
+    const admin = { tokenFile: join(home, 'admin-backup.json') };
+    const file = join(home, 'backup.json');
+    const backup = await dssss(['admin', 'backup', '--output', file], admin);
+    expect(backup).toMatchObject({ code: 0, stdout: '' });
+    expect(backup.stderr).toMatch(/backed up [1-9]\d* secrets \(\d+ records\) and [1-9] seal keys/);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await readFile(file, 'utf8')).not.toMatch(/"(one|two)"/);
+    expect((await dssss(['rm', '--purge', '--yes', 'bak/a'], admin)).code).toBe(0);
+    const restored = await dssss(['admin', 'restore-backup', file, '--rate', '1000'], admin);
+    expect(restored.code).toBe(0);
+    expect(restored.stderr).toMatch(/restored [1-9]\d*, unchanged \d+, conflict 0, failed 0/);
+    imds.document = await f.identity('web');
+    expect(await dssss(['get', 'bak/a', '--version', '1'], { tokenFile: join(home, 'web-backup.json') })).toMatchObject({ code: 0, stdout: 'one' });
+    expect(await dssss(['get', 'bak/a'], { tokenFile: join(home, 'web-backup.json') })).toMatchObject({ code: 0, stdout: 'two' });
+    const again = await dssss(['admin', 'restore-backup', file, '--rate', '1000'], admin);
+    expect(again.stderr).toMatch(/restored 0, unchanged [1-9]\d*, conflict 0, failed 0/);
+    expect((await dssss(['admin', 'restore-backup', join(home, 'nope.json')], admin)).code).toBe(2);
+  });
 });
 
 describe('dssss export and import', () => {
