@@ -1,6 +1,8 @@
-// The `dssss` client end to end: the bundle users install (dist/dssss.mjs, built by the
-// global setup) in a child process, against a local dssss over real HTTP, with IMDSv2 and
-// STS played by stand-ins on loopback. Nothing leaves 127.0.0.1.
+// The `dssss` client end to end against a local dssss over real HTTP, with IMDSv2 and STS
+// played by stand-ins on loopback: most commands in this process (cli/main.ts, with the
+// environment and stdio it would have), and logins, put/get/ls, exec and dev as the bundle
+// users install (dist/dssss.mjs, built by the global setup) in a child process. Nothing
+// leaves 127.0.0.1.
 
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -8,9 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { environmentName, isProtectedVariable } from '../../cli/commands';
+import { main } from '../../cli/main';
 import { CLIENT_FILE } from '../../scripts/build';
 import { localFixture, type Fixture } from '../helpers';
 
@@ -79,7 +83,12 @@ interface Run {
 }
 
 /** The real bin, with an environment that holds no AWS credentials unless a test gives some. */
-function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string } = {}): Promise<Run> {
+/**
+ * One `dssss` command. In this process (cli/main.ts, with its own io and the environment it
+ * would have) unless it must be a process of its own: `exec` (its child inherits the stdio),
+ * `dev`, and the commands a test runs as the installed bundle (`bundle: true`).
+ */
+async function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string; bundle?: boolean } = {}): Promise<Run> {
   const env: Record<string, string> = {
     PATH: process.env.PATH!,
     HOME: home,
@@ -91,11 +100,35 @@ function dssss(args: string[], options: { env?: Record<string, string>; input?: 
     DSSSS_RETRY_FOR: '0',
     ...options.env,
   };
+  if (options.bundle || args[0] === 'exec' || args[0] === 'dev') return bundled(args, env, options.input);
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (text: string) => void) =>
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        append(chunk.toString());
+        done();
+      },
+    });
+  // The AWS SDK's credential chain reads process.env, as it would in a process of its own;
+  // a worker thread's process.env is its own, and this file runs one command at a time.
+  const saved = process.env;
+  process.env = env;
+  try {
+    const code = await main(args, { env, stdin: Readable.from([Buffer.from(options.input ?? '')]), stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)) });
+    return { code, stdout, stderr };
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** dist/dssss.mjs in a child process, as users run it. */
+function bundled(args: string[], env: Record<string, string>, input: string | undefined): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(process.execPath, [CLIENT_FILE, ...args], { env, cwd: home, timeout: 30_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
-    child.stdin!.end(options.input ?? '');
+    child.stdin!.end(input ?? '');
   });
 }
 
@@ -103,7 +136,7 @@ describe('dssss login', () => {
   it('on EC2 (IMDS answers): logs in with the identity document and caches the token in a 0600 file', async () => {
     const tokenFile = join(home, 'ec2', 'token.json');
     const hits = imds.hits;
-    const run = await dssss(['login'], { tokenFile });
+    const run = await dssss(['login'], { tokenFile, bundle: true });
     expect(run).toMatchObject({ code: 0, stdout: '' });
     expect(run.stderr).toMatch(/logged in as role web \(ec2\)/);
     expect(imds.hits).toBeGreaterThan(hits);
@@ -117,6 +150,7 @@ describe('dssss login', () => {
     const run = await dssss(['login'], {
       tokenFile: join(home, 'iam.json'),
       env: { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_ENDPOINT_URL_STS: sts.url },
+      bundle: true,
     });
     // A role of another allowed account is shown with its account.
     expect(run.stderr).toMatch(/logged in as role 123456789012:worker \(iam\)/);
@@ -218,17 +252,18 @@ describe('dssss login', () => {
 });
 
 describe('dssss put, get, ls, exec, rm', () => {
-  it('puts from stdin and from --value-file, gets the raw value, lists what the role may read', async () => {
-    const put = await dssss(['put', 'app/db-password', '--roles', 'web,worker'], { input: 'hunter2' });
+  it('puts from stdin and from --value-file, gets the raw value, lists what the role may read (the bundle, as installed)', async () => {
+    const bundle = true;
+    const put = await dssss(['put', 'app/db-password', '--roles', 'web,worker'], { input: 'hunter2', bundle });
     expect(put).toMatchObject({ code: 0, stdout: '' });
     expect(put.stderr).toMatch(/stored app\/db-password version 1/);
     const file = join(home, 'cert.pem');
     await writeFile(file, 'line one\nline two\n');
-    expect((await dssss(['put', 'app/tls/cert.pem', '--roles', 'web', '--value-file', file])).code).toBe(0);
+    expect((await dssss(['put', 'app/tls/cert.pem', '--roles', 'web', '--value-file', file], { bundle })).code).toBe(0);
 
-    expect(await dssss(['get', 'app/db-password'])).toMatchObject({ code: 0, stdout: 'hunter2' });
-    expect(await dssss(['get', 'app/tls/cert.pem'])).toMatchObject({ code: 0, stdout: 'line one\nline two\n' });
-    expect((await dssss(['ls', 'app/'])).stdout).toBe('app/db-password\napp/tls/cert.pem\n');
+    expect(await dssss(['get', 'app/db-password'], { bundle })).toMatchObject({ code: 0, stdout: 'hunter2' });
+    expect(await dssss(['get', 'app/tls/cert.pem'], { bundle })).toMatchObject({ code: 0, stdout: 'line one\nline two\n' });
+    expect((await dssss(['ls', 'app/'], { bundle })).stdout).toBe('app/db-password\napp/tls/cert.pem\n');
   });
 
   it('exec runs the command with the secrets under the prefix as UPPER_SNAKE variables, and passes on its exit code', async () => {
