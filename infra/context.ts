@@ -33,6 +33,9 @@ export const CONTEXT_KEYS = {
   throttlingBurstLimit: 'number',
   apiGatewayCloudWatchRole: 'boolean',
   changeEvents: 'boolean',
+  alarmEmail: 'string',
+  alarmTopicArn: 'string',
+  concurrencyLimit: 'number',
 } as const satisfies Record<string, Kind>;
 
 type Key = keyof typeof CONTEXT_KEYS;
@@ -124,6 +127,9 @@ export function stackFromContext(read: Read, all: readonly string[]): { stackNam
       throttlingBurstLimit: number(read, 'throttlingBurstLimit'),
       apiGatewayCloudWatchRole: boolean(read, 'apiGatewayCloudWatchRole'),
       changeEvents: boolean(read, 'changeEvents'),
+      alarmEmail: string(read, 'alarmEmail'),
+      alarmTopicArn: string(read, 'alarmTopicArn'),
+      concurrencyLimit: number(read, 'concurrencyLimit'),
     },
   };
 }

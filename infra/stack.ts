@@ -22,8 +22,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct, IConstruct } from 'constructs';
 import { bundleLambda, LAMBDA_HANDLER } from './bundle';
+import { DEFAULT_CONCURRENCY_LIMIT, Monitoring } from './monitoring';
 import { ConfigError, DEFAULT_PARAMETER_PREFIX, DEFAULT_TOKEN_TTL_SECONDS, loadConfig } from '../lambda/config';
 
 export type EndpointType = 'regional' | 'private';
@@ -81,6 +83,12 @@ export interface DssssStackProps extends StackProps {
    * events on that bus and no other. Default: false.
    */
   readonly changeEvents?: boolean;
+  /** Alarms go to this existing SNS topic. Give this or `alarmEmail`, or neither (alarms only on the dashboard). */
+  readonly alarmTopicArn?: string;
+  /** Alarms go to a new SNS topic with this address subscribed (it must confirm the subscription). */
+  readonly alarmEmail?: string;
+  /** The account's Lambda concurrency quota, for the alarm at 80 % of it. Default: 1000. */
+  readonly concurrencyLimit?: number;
 }
 
 // Lambda allows 4 KB of environment in all; the other variables take well under 1 KB.
@@ -96,6 +104,7 @@ export class DssssStack extends Stack {
   readonly function: lambda.Function;
   readonly api: apigateway.LambdaRestApi;
   readonly key: kms.Key;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DssssStackProps) {
     super(scope, id, props);
@@ -251,6 +260,15 @@ export class DssssStack extends Stack {
     // The construct's own "Endpoint" output would repeat ApiUrl under a generated name.
     this.api.node.tryRemoveChild('Endpoint');
 
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      fn: this.function,
+      api: this.api,
+      deployment: settings.deployment,
+      alarmTopicArn: props.alarmTopicArn,
+      alarmEmail: props.alarmEmail,
+      concurrencyLimit: settings.concurrencyLimit,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The dssss API: give this to the dssss client' });
     new CfnOutput(this, 'KmsKeyArn', { value: this.key.keyArn, description: 'The KMS key that wraps the seal key' });
     new CfnOutput(this, 'ServerId', { value: settings.serverId, description: 'IAM login: clients sign this as X-Dssss-Server-Id (DSSSS_SERVER_ID)' });
@@ -259,7 +277,16 @@ export class DssssStack extends Stack {
     }
     new CfnOutput(this, 'ParameterPrefix', { value: prefix, description: 'Where in Parameter Store the secrets live' });
 
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName, description: 'The CloudWatch dashboard of this deployment' });
+
     this.acknowledgeNagFindings(role, prefix, settings.apiGatewayCloudWatchRole);
+    if (this.monitoring.topic instanceof sns.Topic) {
+      Validations.of(this.monitoring.topic.node.defaultChild ?? this.monitoring.topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Alarm notifications carry alarm names and metric values, never secret data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a key of its own would cost more than it protects. The topic refuses non-TLS publishers.',
+      });
+    }
   }
 
   /** The cdk-nag findings that do not fit this design, each acknowledged where it arises, with the reason. */
@@ -416,6 +443,9 @@ interface Settings {
   readonly apiGatewayCloudWatchRole: boolean;
   /** The change-event bus's name, when there is one. */
   readonly eventBus: string | undefined;
+  /** DSSSS_DEPLOYMENT: the stack's name, so each deployment's metrics are its own. */
+  readonly deployment: string;
+  readonly concurrencyLimit: number;
 }
 
 function validate(props: DssssStackProps, stackName: string): Settings {
@@ -474,7 +504,18 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     throttlingBurstLimit: positive('throttlingBurstLimit', props.throttlingBurstLimit ?? 200),
     apiGatewayCloudWatchRole: props.apiGatewayCloudWatchRole ?? true,
     eventBus: props.changeEvents === true ? `dssss-${stackName}` : undefined,
+    deployment: stackName,
+    concurrencyLimit: positive('concurrencyLimit', props.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT),
   };
+  if (props.alarmTopicArn !== undefined && props.alarmEmail !== undefined) {
+    throw new StackSettingsError('alarmTopicArn and alarmEmail: give one of them (the topic, or an address for a new topic)');
+  }
+  if (props.alarmTopicArn !== undefined && !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$/.test(props.alarmTopicArn)) {
+    throw new StackSettingsError(`alarmTopicArn: an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), got ${JSON.stringify(props.alarmTopicArn)}`);
+  }
+  if (props.alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+    throw new StackSettingsError(`alarmEmail: an e-mail address, got ${JSON.stringify(props.alarmEmail)}`);
+  }
 
   // One rule, one place: the function's own config parser judges the environment the
   // stack will give it, so a value it would refuse fails `cdk synth`, not every cold start.
@@ -505,6 +546,7 @@ function environment(settings: Settings, keyArn: string): Record<string, string>
     DSSSS_DISTINGUISHED_ROLES: settings.distinguishedRoles.join(','),
     DSSSS_TOKEN_TTL_SECONDS: String(settings.tokenTtlSeconds),
     DSSSS_SERVER_ID: settings.serverId,
+    DSSSS_DEPLOYMENT: settings.deployment,
   };
   if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
   if (settings.iamUsers !== undefined) env.DSSSS_IAM_USERS = settings.iamUsers.join(',');

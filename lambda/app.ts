@@ -68,6 +68,8 @@ export interface RequestMetrics {
   readonly outcome: AuditRecord['outcome'];
   readonly status: number;
   readonly code?: string | undefined;
+  /** The finer reason behind a refusal (audit `reason`). */
+  readonly reason?: string | undefined;
   readonly auth?: AuditRecord['auth'];
   readonly service?: string | undefined;
   readonly latencyMs: number;
@@ -116,7 +118,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
       version: state.version,
       latencyMs,
     });
-    options.metrics?.({ operation: state.operation, outcome, status, code: state.code, auth: state.auth, service: state.service, latencyMs });
+    options.metrics?.({ operation: state.operation, outcome, status, code: state.code, reason: state.reason, auth: state.auth, service: state.service, latencyMs });
   });
 
   /** Names the operation, and the secret or prefix when it is a valid one (anything else stays out of the log). */
@@ -149,7 +151,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     const authorization = c.req.header('authorization');
     if (authorization !== undefined) {
       const bearer = /^Bearer +(\S+) *$/i.exec(authorization);
-      if (!bearer?.[1]) throw invalidCredentials('Authorization must be "Bearer <token>"');
+      if (!bearer?.[1]) throw invalidCredentials('Authorization must be "Bearer <token>"', 'bad_token');
       return identified(c, 'token', await service.authenticateToken(bearer[1]));
     }
     const document = c.req.header('authentication');

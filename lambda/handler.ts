@@ -25,7 +25,7 @@ const ready = Promise.all([createRuntime(config), createAuditSink(config), metri
 async function metricsFor() {
   if (config.metrics === 'off') return undefined;
   const { emfRecorder } = await import('./adapters/emf');
-  return (runtime: Awaited<ReturnType<typeof createRuntime>>) => emfRecorder(config.deployment, runtime.cacheCounts);
+  return (runtime: Awaited<ReturnType<typeof createRuntime>>) => emfRecorder(config.deployment, runtime.cacheCounts, runtime.eventFailures);
 }
 
 export const handler = async (event: Parameters<Awaited<typeof ready>>[0]) => (await ready)(event);

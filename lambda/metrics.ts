@@ -12,7 +12,7 @@ export const METRIC = Object.freeze({
   logins: 'Logins',
   /** Logins answered 401; [Deployment]. */
   loginFailures: 'LoginFailures',
-  /** Every 401 and 403; [Deployment] and [Deployment, Code]. */
+  /** Every 401 and 403; [Deployment], [Deployment, Code] and, when there is one, [Deployment, Reason]. */
   refusals: 'Refusals',
   /** A dependency throttled us; [Deployment] and [Deployment, Service]. */
   dependencyThrottles: 'DependencyThrottles',
@@ -31,6 +31,7 @@ export const DIMENSION = Object.freeze({
   outcome: 'Outcome',
   method: 'Method',
   code: 'Code',
+  reason: 'Reason',
   service: 'Service',
 });
 

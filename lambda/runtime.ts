@@ -67,6 +67,8 @@ export interface Runtime {
   readonly ready: () => Promise<void>;
   /** The read cache's hits and misses, when it is on. */
   readonly cacheCounts?: CacheCounts | undefined;
+  /** Change events that could not be published (the writes stood). */
+  readonly eventFailures: { count: number };
 }
 
 /** A name no secret can have (names may not end in "/versions"): reading it proves the store answers. */
@@ -90,6 +92,7 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
   const policy = new Policy(config);
   const keys = new SealKeyRing(backends.store, backends.wrapper, clock);
   const store = config.readCacheSeconds > 0 ? new CachedSecretStore(backends.store, config.readCacheSeconds * 1000, clock) : backends.store;
+  const eventFailures = { count: 0 };
   const service = new SecretService({
     store,
     keys,
@@ -105,7 +108,10 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     maxDocumentAgeSeconds: config.maxDocumentAgeSeconds,
     directory: backends.directory,
     events: backends.events,
-    onEventFailure: (err) => console.error(JSON.stringify({ level: 'error', message: 'change event not published', error: (err as Error)?.name })),
+    onEventFailure: (err) => {
+      eventFailures.count++;
+      console.error(JSON.stringify({ level: 'error', message: 'change event not published', error: (err as Error)?.name }));
+    },
   });
   const admin = new AdminService({
     store,
@@ -120,7 +126,7 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     await keys.ring();
     await backends.store.latest(READINESS_PROBE, { fresh: true });
   };
-  return { service, admin, ready, cacheCounts: store instanceof CachedSecretStore ? store.counts : undefined };
+  return { service, admin, ready, cacheCounts: store instanceof CachedSecretStore ? store.counts : undefined, eventFailures };
 }
 
 /** Nonce bindings as bookkeeping values of the store. */

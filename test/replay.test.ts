@@ -20,9 +20,14 @@ describe('nonce binding (DSSSS_NONCE_MODE=optional, the default)', () => {
     expect((await loginWith(f, document, mine)).status).toBe(200);
     expect((await loginWith(f, document, mine)).status).toBe(200);
 
-    // Whoever copied the document, with their own nonce or none, is refused.
+    // Whoever copied the document, with their own nonce or none, is refused; the audit line
+    // tells the operator why (the RefusedLoginSpike runbook reads these reasons).
     expect(await errorOf(await loginWith(f, document, nonce()))).toMatchObject({ status: 401, code: 'invalid_credentials' });
+    expect(f.audit.at(-1)).toMatchObject({ operation: 'login', outcome: 'denied', code: 'invalid_credentials', reason: 'nonce_mismatch' });
     expect(await errorOf(await loginWith(f, document))).toMatchObject({ status: 401, message: expect.stringMatching(/bound to a nonce/) });
+    expect(f.audit.at(-1)).toMatchObject({ reason: 'nonce_missing' });
+    expect((await loginWith(f, f.document('i-0fedcba9876543210'))).status).toBe(401);
+    expect(f.audit.at(-1)).toMatchObject({ reason: 'unknown_instance' });
     // Also through the Authentication header on a secret route.
     const direct = await f.request('GET', '/v1/secret/app/x', { headers: { Authentication: document } });
     expect(direct.status).toBe(401);

@@ -32,17 +32,17 @@ export class Ec2RoleResolver implements RoleResolver {
       const out = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [identity.instanceId] }));
       reservation = out.Reservations?.[0];
     } catch (err) {
-      if (errorName(err)?.startsWith('InvalidInstanceID')) throw invalidCredentials('instance not found in this account and Region');
+      if (errorName(err)?.startsWith('InvalidInstanceID')) throw invalidCredentials('instance not found in this account and Region', 'unknown_instance');
       throw dependencyError(err, 'EC2', 'ec2');
     }
     const instance = reservation?.Instances?.find((i) => i.InstanceId === identity.instanceId);
-    if (!instance) throw invalidCredentials('instance not found in this account and Region');
+    if (!instance) throw invalidCredentials('instance not found in this account and Region', 'unknown_instance');
     if (reservation?.OwnerId !== undefined && reservation.OwnerId !== identity.accountId) {
-      throw invalidCredentials('the document\'s account is not the instance\'s account');
+      throw invalidCredentials('the document\'s account is not the instance\'s account', 'account_mismatch');
     }
-    if (instance.State?.Name !== 'running') throw invalidCredentials('instance is not running');
+    if (instance.State?.Name !== 'running') throw invalidCredentials('instance is not running', 'instance_not_running');
     const profileArn = instance.IamInstanceProfile?.Arn;
-    if (!profileArn) throw invalidCredentials('instance has no IAM instance profile');
+    if (!profileArn) throw invalidCredentials('instance has no IAM instance profile', 'no_instance_profile');
 
     const role = this.profiles.get(profileArn) ?? (await this.profileRole(profileArn));
     this.profiles.set(profileArn, role);
@@ -58,10 +58,10 @@ export class Ec2RoleResolver implements RoleResolver {
       const { InstanceProfile } = await this.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileName }));
       role = InstanceProfile?.Roles?.[0];
     } catch (err) {
-      if (isNoSuchEntity(err)) throw invalidCredentials('instance profile not found');
+      if (isNoSuchEntity(err)) throw invalidCredentials('instance profile not found', 'no_instance_profile');
       throw dependencyError(err, 'IAM', 'iam');
     }
-    if (!role?.RoleName) throw invalidCredentials('instance profile has no role');
+    if (!role?.RoleName) throw invalidCredentials('instance profile has no role', 'no_instance_profile');
     return { role: role.RoleName, roleId: role.RoleId };
   }
 }

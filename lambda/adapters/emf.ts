@@ -9,8 +9,14 @@ import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../metrics';
 type Line = Record<string, unknown>;
 
 /** The metrics of one request; `write` defaults to stdout. */
-export function emfRecorder(deployment: string, cache?: { hits: number; misses: number }, write: (line: string) => void = (l) => process.stdout.write(l + '\n')) {
+export function emfRecorder(
+  deployment: string,
+  cache?: { hits: number; misses: number },
+  events?: { count: number },
+  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+) {
   let seen = { hits: 0, misses: 0 };
+  let eventFailuresSeen = 0;
   return (request: RequestMetrics): void => {
     const values: Record<string, number> = { [METRIC.requests]: 1, [METRIC.latency]: request.latencyMs };
     const sets: string[][] = [[DIMENSION.deployment], [DIMENSION.deployment, DIMENSION.operation, DIMENSION.outcome]];
@@ -20,6 +26,10 @@ export function emfRecorder(deployment: string, cache?: { hits: number; misses: 
       values[METRIC.refusals] = 1;
       dims[DIMENSION.code] = request.code ?? 'unknown';
       sets.push([DIMENSION.deployment, DIMENSION.code]);
+      if (request.reason !== undefined) {
+        dims[DIMENSION.reason] = request.reason;
+        sets.push([DIMENSION.deployment, DIMENSION.reason]);
+      }
     }
     if (request.operation === 'login' || request.operation === 'login_iam') {
       values[METRIC.logins] = 1;
@@ -31,6 +41,10 @@ export function emfRecorder(deployment: string, cache?: { hits: number; misses: 
       values[request.status === 429 ? METRIC.dependencyThrottles : METRIC.dependencyFailures] = 1;
       dims[DIMENSION.service] = request.service;
       sets.push([DIMENSION.deployment, DIMENSION.service]);
+    }
+    if (events && events.count > eventFailuresSeen) {
+      values[METRIC.eventPublishFailures] = events.count - eventFailuresSeen;
+      eventFailuresSeen = events.count;
     }
     if (cache) {
       values[METRIC.cacheHits] = cache.hits - seen.hits;

@@ -24,17 +24,17 @@ export class LocalRegistry implements RoleResolver {
   }
 
   async resolveRole(identity: InstanceIdentity): Promise<ResolvedRole> {
-    if (!INSTANCE_ID.test(identity.instanceId)) throw invalidCredentials('instance is not registered');
+    if (!INSTANCE_ID.test(identity.instanceId)) throw invalidCredentials('instance is not registered', 'unknown_instance');
     let text: string;
     try {
       text = await readFile(join(this.dir, `${identity.instanceId}.json`), 'utf8');
     } catch (err) {
-      if (isMissing(err)) throw invalidCredentials('instance is not registered');
+      if (isMissing(err)) throw invalidCredentials('instance is not registered', 'unknown_instance');
       throw err;
     }
     const entry = Entry.safeParse(safeJson(text));
     if (!entry.success) throw new DssssError('unavailable', 'an instance registration in the data dir is malformed', 60);
-    if (entry.data.account !== identity.accountId) throw invalidCredentials('instance is registered to another account');
+    if (entry.data.account !== identity.accountId) throw invalidCredentials('instance is registered to another account', 'account_mismatch');
     return { role: entry.data.role };
   }
 

@@ -42,7 +42,7 @@ export class HttpStsGateway implements StsGateway {
     const code = xml?.ErrorResponse?.Error?.Code;
     const named = typeof code === 'string' && /^[A-Za-z.]{1,64}$/.test(code) ? ` (${code})` : '';
     if (status === 429 || code === 'Throttling') throw new DssssError('rate_limited', 'STS throttled the login; try again', 1);
-    if (status >= 400 && status < 500) throw invalidCredentials(`STS refused the signed request${named}`);
+    if (status >= 400 && status < 500) throw invalidCredentials(`STS refused the signed request${named}`, 'sts_refused');
     throw new DssssError('unavailable', `STS failed with status ${status}; try again`, 1);
   }
 }

@@ -73,7 +73,12 @@ export class DssssError extends Error {
 }
 
 export const badRequest = (message: string) => new DssssError('bad_request', message);
-export const invalidCredentials = (message: string) => new DssssError('invalid_credentials', message);
+/**
+ * A login refused. `reason` (audit log, metrics) tells an operator attack from
+ * misconfiguration: see the README's "RefusedLoginSpike" runbook for the list.
+ */
+export const invalidCredentials = (message: string, reason = 'bad_credentials') =>
+  new DssssError('invalid_credentials', message, undefined, { reason });
 export const forbidden = (message: string) => new DssssError('forbidden', message);
 export const notFound = (message: string) => new DssssError('not_found', message);
 export const conflict = (message: string) => new DssssError('conflict', message);

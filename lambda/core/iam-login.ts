@@ -170,7 +170,7 @@ export interface IamPrincipal {
 export function principalFromArn(identity: CallerIdentity, partition: Partition, iamUsers: readonly string[]): IamPrincipal {
   const parts = identity.arn.split(':');
   if (parts.length !== 6 || parts[0] !== 'arn' || parts[1] !== partition || parts[4] !== identity.account || !/^\d{12}$/.test(identity.account)) {
-    throw invalidCredentials('STS returned an identity this server does not accept');
+    throw invalidCredentials('STS returned an identity this server does not accept', 'sts_identity_refused');
   }
   const [service, resource] = [parts[2], parts[5]!];
   const assumed = /^assumed-role\/([^/]+)\/([^/]+)$/.exec(resource);
@@ -187,8 +187,8 @@ export function principalFromArn(identity: CallerIdentity, partition: Partition,
   }
   const user = /^user\/(?:[^/]+\/)*([^/]+)$/.exec(resource);
   if (service === 'iam' && user && isRoleName(user[1]!)) {
-    if (!iamUsers.includes(user[1]!)) throw invalidCredentials('IAM users may not log in here; use a role');
+    if (!iamUsers.includes(user[1]!)) throw invalidCredentials('IAM users may not log in here; use a role', 'iam_user');
     return { role: user[1]!, account: identity.account, principal: `user/${user[1]}` };
   }
-  throw invalidCredentials('only IAM roles (assumed-role sessions) may log in');
+  throw invalidCredentials('only IAM roles (assumed-role sessions) may log in', 'not_a_role');
 }

@@ -33,7 +33,7 @@ export class NonceBindings {
   async check(instanceId: string, nonce: string | undefined): Promise<void> {
     if (nonce !== undefined && !NONCE_PATTERN.test(nonce)) throw badRequest('X-Dssss-Nonce: 16 to 128 characters of A-Z a-z 0-9 _ -');
     // The id comes from a verified document, but it also names a stored key: only the real shape will do.
-    if (!INSTANCE_ID.test(instanceId)) throw invalidCredentials('the document names no valid instance id');
+    if (!INSTANCE_ID.test(instanceId)) throw invalidCredentials('the document names no valid instance id', 'bad_document');
     const key = `nonce-${instanceId}`;
 
     const cached = this.seen?.get(key);
@@ -41,7 +41,7 @@ export class NonceBindings {
     if (cached === undefined) this.seen?.set(key, bound ?? '');
     if (bound !== undefined) return assertSameNonce(bound, nonce);
     if (nonce === undefined) {
-      if (this.mode === 'required') throw invalidCredentials('this server requires an X-Dssss-Nonce header on every login of an EC2 instance');
+      if (this.mode === 'required') throw invalidCredentials('this server requires an X-Dssss-Nonce header on every login of an EC2 instance', 'nonce_required');
       return;
     }
     // First login with a nonce: bind it. If another login bound one meanwhile, that one rules.
@@ -63,7 +63,7 @@ function binding(nonce: string): string {
 }
 
 function assertSameNonce(stored: string, nonce: string | undefined): void {
-  if (nonce === undefined) throw invalidCredentials('this instance is bound to a nonce: send it in X-Dssss-Nonce');
+  if (nonce === undefined) throw invalidCredentials('this instance is bound to a nonce: send it in X-Dssss-Nonce', 'nonce_missing');
   let expected: Buffer | undefined;
   try {
     const parsed = JSON.parse(stored) as { v?: unknown; sha256?: unknown };
@@ -74,7 +74,7 @@ function assertSameNonce(stored: string, nonce: string | undefined): void {
     // falls through to the integrity error
   }
   if (expected === undefined) throw new DssssError('integrity', 'a stored nonce binding is malformed', 60);
-  if (!timingSafeEqual(expected, digest(nonce))) throw invalidCredentials('the nonce does not match the one this instance is bound to');
+  if (!timingSafeEqual(expected, digest(nonce))) throw invalidCredentials('the nonce does not match the one this instance is bound to', 'nonce_mismatch');
 }
 
 function digest(nonce: string): Buffer {
@@ -88,8 +88,8 @@ function digest(nonce: string): Buffer {
 export function assertDocumentAge(pendingTime: string | undefined, nowMs: number, maxAgeSeconds: number | undefined): void {
   if (maxAgeSeconds === undefined) return;
   const pending = pendingTime === undefined ? NaN : Date.parse(pendingTime);
-  if (!Number.isFinite(pending)) throw invalidCredentials('the document has no valid pendingTime');
+  if (!Number.isFinite(pending)) throw invalidCredentials('the document has no valid pendingTime', 'bad_document');
   if (nowMs - pending > maxAgeSeconds * 1000) {
-    throw invalidCredentials(`the instance was started more than ${maxAgeSeconds} seconds ago; this server refuses documents that old`);
+    throw invalidCredentials(`the instance was started more than ${maxAgeSeconds} seconds ago; this server refuses documents that old`, 'document_too_old');
   }
 }

@@ -126,7 +126,7 @@ export class SecretService {
     this.assertAllowedAccount(principal.account);
     if (principal.session !== undefined && INSTANCE_ID.test(principal.session)) {
       const instance = await this.deps.roles.resolveRole({ instanceId: principal.session, accountId: principal.account, region: '' });
-      if (instance.role !== principal.role) throw invalidCredentials('the session names an instance that does not run as this role');
+      if (instance.role !== principal.role) throw invalidCredentials('the session names an instance that does not run as this role', 'session_instance_mismatch');
       await this.deps.nonces?.check(principal.session, nonce);
     }
     return this.issue({ account: principal.account, role: principal.role, roleId: principal.roleId, principal: principal.principal }, 'iam');
@@ -134,7 +134,7 @@ export class SecretService {
 
   private assertAllowedAccount(account: string): void {
     if (this.deps.allowedAccounts && !this.deps.allowedAccounts.includes(account)) {
-      throw invalidCredentials('the caller\'s account is not an allowed account');
+      throw invalidCredentials('the caller\'s account is not an allowed account', 'account_not_allowed');
     }
   }
 

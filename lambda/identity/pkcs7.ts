@@ -9,6 +9,9 @@ import { decodeStrict } from '../core/b64';
 import { DssssError, invalidCredentials } from '../core/errors';
 import type { IssuerAndSerial, SignerKeyType, TrustStore } from './certs';
 
+/** The document itself is refused: reason `bad_document` unless a finer one is given. */
+const badDocument = (message: string, reason = 'bad_document') => invalidCredentials(message, reason);
+
 export interface IdentityDocument {
   instanceId: string;
   accountId: string;
@@ -58,23 +61,23 @@ export function verifyIdentityDocument(input: string, trust: TrustStore): Identi
   } catch (err) {
     if (err instanceof DssssError) throw err;
     // A parser surprise on hostile input is a refusal, not a server error.
-    throw invalidCredentials('the identity document is not a readable PKCS#7 SignedData');
+    throw badDocument('the identity document is not a readable PKCS#7 SignedData');
   }
 }
 
 /** PEM armour and line breaks are optional; the base64 itself must be canonical. */
 function decodeDocument(input: string): Uint8Array {
   if (input.length > MAX_DOCUMENT_CHARS) {
-    throw invalidCredentials(`the identity document is longer than ${MAX_DOCUMENT_CHARS} characters`);
+    throw badDocument(`the identity document is longer than ${MAX_DOCUMENT_CHARS} characters`);
   }
   let text = input.trim();
   const armour = /^-----BEGIN (PKCS7|PKCS #7 SIGNED DATA|CMS)-----([^-]*)-----END \1-----$/.exec(text);
   if (armour) text = armour[2] ?? '';
-  else if (text.startsWith('-----')) throw invalidCredentials('the identity document has malformed PEM armour');
+  else if (text.startsWith('-----')) throw badDocument('the identity document has malformed PEM armour');
   text = text.replace(/[ \t\r\n]+/g, '');
-  if (text === '') throw invalidCredentials('the identity document is empty');
+  if (text === '') throw badDocument('the identity document is empty');
   const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? decodeStrict(text, 'base64') : undefined;
-  if (bytes === undefined) throw invalidCredentials('the identity document is not valid base64');
+  if (bytes === undefined) throw badDocument('the identity document is not valid base64');
   return bytes;
 }
 
@@ -82,7 +85,7 @@ function decodeDocument(input: string): Uint8Array {
 function readSignedData(der: Uint8Array): { content: Uint8Array; signer: Signer } {
   const parsed = asn1js.fromBER(der, { parseEmbedded: false, maxDepth: 32 });
   if (parsed.offset === -1 || parsed.result.error !== '' || !indefiniteLengthsEnd(parsed.result)) throw notSignedData('not valid BER');
-  if (parsed.offset !== der.byteLength) throw invalidCredentials('the identity document has trailing bytes after the PKCS#7 structure');
+  if (parsed.offset !== der.byteLength) throw badDocument('the identity document has trailing bytes after the PKCS#7 structure');
 
   const [contentType, explicitContent, ...restOfContentInfo] = elements(parsed.result, asn1js.Sequence, 'ContentInfo');
   if (oid(contentType, 'contentType') !== OID.signedData) throw notSignedData('the content type is not signedData');
@@ -104,7 +107,7 @@ function readSignedData(der: Uint8Array): { content: Uint8Array; signer: Signer 
   const content = encapsulatedContent(encapContentInfo);
 
   const signers = elements(signerInfos, asn1js.Set, 'signerInfos');
-  if (signers.length !== 1) throw invalidCredentials(`the identity document has ${signers.length} signers; exactly one is required`);
+  if (signers.length !== 1) throw badDocument(`the identity document has ${signers.length} signers; exactly one is required`);
   return { content, signer: signerInfo(signers[0]) };
 }
 
@@ -113,17 +116,17 @@ function verifySigner(signer: Signer, content: Uint8Array, trust: TrustStore): v
   // instructions do not: a document is re-served unchanged for the instance's whole life, and
   // the genuine 2016 sample must still verify.
   const candidates = trust.candidates(signer.sid);
-  if (candidates.length === 0) throw invalidCredentials('no trusted certificate for the signer of the identity document');
+  if (candidates.length === 0) throw badDocument('no trusted certificate for the signer of the identity document', 'untrusted_signer');
   const keys = candidates.filter((c) => c.keyType === signer.keyType).map((c) => c.publicKey);
-  if (keys.length === 0) throw invalidCredentials("the signature algorithm does not match the trusted certificate's key type");
-  if (!keys.some((key) => signatureVerifies(signer, key))) throw invalidCredentials('the identity document signature does not verify');
+  if (keys.length === 0) throw badDocument("the signature algorithm does not match the trusted certificate's key type");
+  if (!keys.some((key) => signatureVerifies(signer, key))) throw badDocument('the identity document signature does not verify', 'bad_signature');
 
   // The signature covers the attributes, not the content: these two bind the content to it.
-  if (signer.contentType !== OID.data) throw invalidCredentials('the contentType attribute is not id-data');
+  if (signer.contentType !== OID.data) throw badDocument('the contentType attribute is not id-data');
   const digest = createHash(signer.digest).update(content).digest();
   const claimed = signer.messageDigest;
   if (claimed.length !== digest.length || !timingSafeEqual(claimed, digest)) {
-    throw invalidCredentials('the messageDigest attribute does not match the content');
+    throw badDocument('the messageDigest attribute does not match the content', 'bad_signature');
   }
 }
 
@@ -141,7 +144,7 @@ interface Signer {
 function signerInfo(node: asn1js.BaseBlock | undefined): Signer {
   const [version, sid, digestAlgorithm, signedAttrs, signatureAlgorithm, signature, ...rest] = elements(node, asn1js.Sequence, 'SignerInfo');
   if (!(version instanceof asn1js.Integer)) throw notSignedData('SignerInfo has no version');
-  if (hasContextTag(sid, 0)) throw invalidCredentials('the signer is named by key identifier; issuer and serial number are required');
+  if (hasContextTag(sid, 0)) throw badDocument('the signer is named by key identifier; issuer and serial number are required');
   const [issuer, serial, ...sidRest] = elements(sid, asn1js.Sequence, 'IssuerAndSerialNumber');
   if (!(issuer instanceof asn1js.Sequence) || !(serial instanceof asn1js.Integer) || sidRest.length > 0) {
     throw notSignedData('IssuerAndSerialNumber is malformed');
@@ -149,14 +152,14 @@ function signerInfo(node: asn1js.BaseBlock | undefined): Signer {
 
   const digestOid = algorithm(digestAlgorithm, 'digestAlgorithm');
   const digest = DIGESTS[digestOid];
-  if (digest === undefined) throw invalidCredentials('the digest algorithm is not SHA-1 or SHA-256');
+  if (digest === undefined) throw badDocument('the digest algorithm is not SHA-1 or SHA-256');
 
-  if (!isContext(signedAttrs, 0)) throw invalidCredentials('the signature has no signed attributes');
+  if (!isContext(signedAttrs, 0)) throw badDocument('the signature has no signed attributes');
   const sigOid = algorithm(signatureAlgorithm, 'signatureAlgorithm');
   const scheme = SIGNATURES[sigOid];
-  if (scheme === undefined) throw invalidCredentials('the signature algorithm is not RSA or DSA');
+  if (scheme === undefined) throw badDocument('the signature algorithm is not RSA or DSA');
   if (scheme.digest !== undefined && scheme.digest !== digest) {
-    throw invalidCredentials('the signature algorithm and the digest algorithm disagree');
+    throw badDocument('the signature algorithm and the digest algorithm disagree');
   }
   if (!(signature instanceof asn1js.OctetString) || signature.idBlock.isConstructed) throw notSignedData('the signature is not an OCTET STRING');
   if (rest.length > 1 || (rest.length === 1 && !isContext(rest[0], 1))) throw notSignedData('SignerInfo has unexpected fields');
@@ -182,10 +185,10 @@ function signedAttributes(node: asn1js.Constructed): { contentType: string; mess
     values.set(key, elements(set, asn1js.Set, 'attribute values'));
   }
   const contentType = values.get(OID.contentTypeAttr);
-  if (contentType?.length !== 1) throw invalidCredentials('the signed attributes lack a single contentType');
+  if (contentType?.length !== 1) throw badDocument('the signed attributes lack a single contentType');
   const messageDigest = values.get(OID.messageDigestAttr);
   const digestValue = messageDigest?.length === 1 ? messageDigest[0] : undefined;
-  if (!(digestValue instanceof asn1js.OctetString)) throw invalidCredentials('the signed attributes lack a single messageDigest');
+  if (!(digestValue instanceof asn1js.OctetString)) throw badDocument('the signed attributes lack a single messageDigest');
   return { contentType: oid(contentType[0], 'contentType attribute'), messageDigest: octets(digestValue) };
 }
 
@@ -242,8 +245,8 @@ function signatureVerifies(signer: Signer, key: KeyObject): boolean {
 /** encapContentInfo: id-data with its content present; a detached signature names nothing. */
 function encapsulatedContent(node: asn1js.BaseBlock | undefined): Uint8Array {
   const [type, explicitContent, ...rest] = elements(node, asn1js.Sequence, 'encapContentInfo');
-  if (oid(type, 'eContentType') !== OID.data) throw invalidCredentials('the signed content is not of type id-data');
-  if (!isContext(explicitContent, 0) || rest.length > 0) throw invalidCredentials('the identity document carries no content');
+  if (oid(type, 'eContentType') !== OID.data) throw badDocument('the signed content is not of type id-data');
+  if (!isContext(explicitContent, 0) || rest.length > 0) throw badDocument('the identity document carries no content');
   const [octetString, ...extra] = explicitContent.valueBlock.value;
   if (!(octetString instanceof asn1js.OctetString) || extra.length > 0) throw notSignedData('the content is not an OCTET STRING');
   return octets(octetString);
@@ -281,12 +284,12 @@ function parseIdentity(content: Uint8Array): IdentityDocument {
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(content));
   } catch {
-    throw invalidCredentials('the identity document content is not UTF-8 JSON');
+    throw badDocument('the identity document content is not UTF-8 JSON');
   }
   const result = DocumentSchema.safeParse(json);
   if (!result.success) {
     const field = result.error.issues[0]?.path[0];
-    throw invalidCredentials(
+    throw badDocument(
       typeof field === 'string' ? `the identity document's ${field} is missing or malformed` : 'the identity document content is not a JSON object',
     );
   }
@@ -297,7 +300,7 @@ function parseIdentity(content: Uint8Array): IdentityDocument {
 // ---- structure helpers: each names what it expected, so a refusal says what was wrong ----
 
 function notSignedData(why: string): DssssError {
-  return invalidCredentials(`the identity document is not a PKCS#7 SignedData: ${why}`);
+  return badDocument(`the identity document is not a PKCS#7 SignedData: ${why}`);
 }
 
 function elements(

@@ -66,14 +66,27 @@ describe('the per-container read cache', () => {
 describe('metrics in Embedded Metric Format', () => {
   it('writes one line per request with the contract\'s names, refusals by code, throttles by service', () => {
     const lines: string[] = [];
-    const record = emfRecorder('prod', undefined, (line) => lines.push(line));
-    record({ operation: 'login', outcome: 'denied', status: 401, code: 'invalid_credentials', latencyMs: 3 });
+    const record = emfRecorder('prod', undefined, undefined, (line) => lines.push(line));
+    record({ operation: 'login', outcome: 'denied', status: 401, code: 'invalid_credentials', reason: 'nonce_mismatch', latencyMs: 3 });
     record({ operation: 'get', outcome: 'refused', status: 429, code: 'rate_limited', service: 'ssm', latencyMs: 9 });
     const [login, get] = lines.map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Namespace: string; Metrics: { Name: string }[]; Dimensions: string[][] }[] } });
     expect(login!._aws.CloudWatchMetrics[0]!.Namespace).toBe(METRICS_NAMESPACE);
-    expect(login).toMatchObject({ Deployment: 'prod', Code: 'invalid_credentials', Method: 'ec2', [METRIC.refusals]: 1, [METRIC.loginFailures]: 1, [METRIC.logins]: 1 });
+    expect(login!._aws.CloudWatchMetrics[0]!.Dimensions).toContainEqual(['Deployment', 'Reason']);
+    expect(login).toMatchObject({ Deployment: 'prod', Code: 'invalid_credentials', Reason: 'nonce_mismatch', Method: 'ec2', [METRIC.refusals]: 1, [METRIC.loginFailures]: 1, [METRIC.logins]: 1 });
     expect(get).toMatchObject({ Service: 'ssm', [METRIC.dependencyThrottles]: 1, [METRIC.requests]: 1 });
     expect(get!._aws.CloudWatchMetrics[0]!.Dimensions).toContainEqual(['Deployment', 'Service']);
+  });
+
+  it('counts change events that were not published, once each, on the next request', () => {
+    const lines: string[] = [];
+    const events = { count: 0 };
+    const record = emfRecorder('prod', undefined, events, (line) => lines.push(line));
+    const put = { operation: 'put', outcome: 'ok', status: 200, latencyMs: 1 } as const;
+    record(put);
+    events.count = 2;
+    record(put);
+    record(put);
+    expect(lines.map((l) => (JSON.parse(l) as Record<string, unknown>)[METRIC.eventPublishFailures])).toEqual([undefined, 2, undefined]);
   });
 });
 

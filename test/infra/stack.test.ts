@@ -97,6 +97,7 @@ describe('DssssStack with its defaults', () => {
       DSSSS_DISTINGUISHED_ROLES: 'dssssadmin',
       DSSSS_TOKEN_TTL_SECONDS: '900',
       DSSSS_SERVER_ID: { 'Fn::Join': ['', ['Dssss-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+      DSSSS_DEPLOYMENT: 'Dssss',
     });
   });
 
@@ -266,8 +267,8 @@ describe('DssssStack with its defaults', () => {
     expect(accessLogGroups[0]![1].Properties.RetentionInDays).toBe(365);
   });
 
-  it('outputs the API URL, the key ARN and the parameter prefix, and nothing else', () => {
-    expect(Object.keys(s.json.Outputs as object).sort()).toEqual(['ApiUrl', 'KmsKeyArn', 'ParameterPrefix', 'ServerId']);
+  it('outputs the API URL, the key ARN, the parameter prefix, the server id and the dashboard, and nothing else', () => {
+    expect(Object.keys(s.json.Outputs as object).sort()).toEqual(['ApiUrl', 'DashboardName', 'KmsKeyArn', 'ParameterPrefix', 'ServerId']);
     s.template.hasOutput('ApiUrl', { Value: s.stack.resolve(s.stack.api.url) });
     s.template.hasOutput('KmsKeyArn', { Value: s.stack.resolve(s.stack.key.keyArn) });
     s.template.hasOutput('ParameterPrefix', { Value: '/dssss/' });
@@ -343,6 +344,7 @@ describe('DssssStack with every setting given', () => {
       DSSSS_TOKEN_TTL_SECONDS: '300',
       DSSSS_EXTRA_CERTS: pem,
       DSSSS_SERVER_ID: 'prod-eu',
+      DSSSS_DEPLOYMENT: 'Dssss',
     });
   });
 
