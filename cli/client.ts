@@ -66,6 +66,11 @@ export class DssssClient {
     this.base = url.href.replace(/\/+$/, '');
   }
 
+  /** The retry budget this client was given (`--retry-for`), for other calls the command makes. */
+  get retryTiming(): RetryTiming {
+    return this.options.retry;
+  }
+
   /** Logs in now, caches the token, and returns it with its role and expiry. */
   async login(): Promise<CachedToken> {
     const method = this.options.method ?? (await this.cached())?.method ?? (await this.detectMethod());

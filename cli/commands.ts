@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LOCAL_SERVER_ID } from '../lambda/config';
 import { DssssClient, defaultTokenFile, secretPath, type LoginMethod } from './client';
+import { readGoDssss } from './dssss-go';
 import { CliError, EXIT } from './errors';
 import { DEFAULT_RETRY_FOR_SECONDS, parseRetryFor } from './retry';
 import { formatExport, parseFormat, parseImport } from './transfer';
@@ -208,7 +209,7 @@ async function listAll(client: DssssClient, prefix: string, options: { values?: 
 }
 
 const ADMIN_USAGE =
-  'usage: dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N] | backup [--output F] | restore-backup F [--rate N]';
+  'usage: dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N] | backup [--output F] | restore-backup F [--rate N] | import-dssss [--prefix P] [--roles a,b] [--rate N]';
 
 /** `dssss admin ...` (distinguished roles): the seal-key ring, rewrap, backup and restore. */
 async function admin(args: string[], io: Io): Promise<number> {
@@ -244,6 +245,11 @@ async function admin(args: string[], io: Io): Promise<number> {
     case 'restore-backup': {
       const { client, positionals, values } = parse(rest, { rate: { type: 'string' } }, io, 1);
       return restoreBackup(client, positionals[0]!, writeRate(values.rate), io);
+    }
+    case 'import-dssss': {
+      const { client, values } = parse(rest, { prefix: { type: 'string' }, roles: { type: 'string' }, rate: { type: 'string' } }, io);
+      const roles = typeof values.roles === 'string' ? values.roles.split(',').map((r) => r.trim()).filter(Boolean) : undefined;
+      return importDssss(client, segmentPrefix(values.prefix), roles, writeRate(values.rate), io);
     }
     default:
       throw new CliError(EXIT.usage, ADMIN_USAGE);
@@ -377,6 +383,63 @@ async function backup(client: DssssClient, output: string | undefined, io: Io): 
   if (output === undefined) io.stdout.write(text);
   else await writeFileAtomic(output, text, 0o600);
   io.stderr.write(`backed up ${file.secrets.length} secrets (${records} records) and ${Object.keys(file.sealKeys).length} seal keys${output === undefined ? '' : ` to ${output}`}\n`);
+}
+
+/**
+ * `dssss admin import-dssss [--prefix P] [--roles a,b] [--rate N]`: every secret of an original
+ * Go dssss deployment (read with the operator's AWS credentials, cli/dssss-go.ts) written here
+ * under P with its roles (`--roles` for those stored without any), one line per name. A name
+ * that already holds the same value and roles is left alone; one that holds something else
+ * is never overwritten. Run again, it writes only what is missing.
+ */
+async function importDssss(client: DssssClient, prefix: string, defaultRoles: string[] | undefined, rate: number, io: Io): Promise<number> {
+  // Distinguished roles only, and said before anything is read from the original.
+  await client.expectOk(await client.request('GET', '/v1/admin/seal-keys'), 'admin import-dssss');
+  const original = await readGoDssss(io.env, client.retryTiming.forMs);
+  // A distinguished role lists every name, and reads those whose roles include it.
+  const pages = await listAll(client, prefix, { values: true });
+  const names = new Set(pages.flatMap((page) => page.names));
+  const current = new Map(pages.flatMap((page) => (page.secrets ?? []).map((secret) => [secret.name, secret] as const)));
+  const counts = { imported: 0, unchanged: 0, present: 0, skipped: 0, failed: original.failed.length };
+  for (const { name, why } of original.failed) io.stderr.write(`failed ${name}: ${why}\n`);
+  for (const secret of original.secrets) {
+    const name = `${prefix}${secret.name}`;
+    const roles = secret.roles !== null && secret.roles.length > 0 ? [...secret.roles] : defaultRoles;
+    const existing = current.get(name);
+    if (names.has(name)) {
+      if (existing === undefined) {
+        // Its roles leave this role out: it cannot be compared, and is never overwritten.
+        counts.present++;
+        io.stderr.write(`present ${name}: it exists here (not readable by this role, so not compared); left as it is\n`);
+      } else if (existing.secret === secret.value && (roles === undefined || (existing.roles.length === roles.length && roles.every((r) => existing.roles.includes(r))))) {
+        counts.unchanged++;
+        io.stderr.write(`unchanged ${name}\n`);
+      } else {
+        counts.skipped++;
+        io.stderr.write(`skipped ${name}: it exists here with another value or roles; left as it is\n`);
+      }
+      continue;
+    }
+    if (roles === undefined) {
+      counts.failed++;
+      io.stderr.write(`failed ${name}: stored without roles; give --roles\n`);
+      continue;
+    }
+    const started = Date.now();
+    try {
+      const { version } = await putSecret(client, name, secret.value, roles);
+      counts.imported++;
+      io.stderr.write(`imported ${name} (version ${version}, roles ${roles.join(',')})\n`);
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      counts.failed++;
+      io.stderr.write(`failed ${name}: ${err.message}\n`);
+    }
+    const due = 1000 / rate - (Date.now() - started);
+    if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+  }
+  io.stderr.write(`imported ${counts.imported}, unchanged ${counts.unchanged}, present ${counts.present}, skipped ${counts.skipped}, failed ${counts.failed}\n`);
+  return counts.failed === 0 && counts.skipped === 0 ? EXIT.ok : EXIT.error;
 }
 
 /**

@@ -89,14 +89,49 @@ export function hasNonInstanceCredentials(env: Env): boolean {
   ].some((name) => Boolean(env[name]));
 }
 
-/** STS as the SDK would reach it: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, or the Region's endpoint. */
-export function stsEndpoint(env: Env): { url: URL; region: string } {
+/**
+ * A service as the SDK would reach it: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, or the
+ * Region's endpoint (STS without a Region: its global one).
+ */
+export function serviceEndpoint(env: Env, service: 'sts' | 'ssm' | 'kms'): { url: URL; region: string } {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
-  const configured = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL;
+  const configured = env[`AWS_ENDPOINT_URL_${service.toUpperCase()}`] || env.AWS_ENDPOINT_URL;
   if (configured) return { url: new URL(configured), region: region ?? 'us-east-1' };
-  if (region === undefined) return { url: new URL('https://sts.amazonaws.com/'), region: 'us-east-1' };
+  if (region === undefined) {
+    if (service === 'sts') return { url: new URL('https://sts.amazonaws.com/'), region: 'us-east-1' };
+    throw new CliError(EXIT.usage, `no AWS Region for ${service.toUpperCase()}: set AWS_REGION`);
+  }
   const domain = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-  return { url: new URL(`https://sts.${region}.${domain}/`), region };
+  return { url: new URL(`https://${service}.${region}.${domain}/`), region };
+}
+
+export const stsEndpoint = (env: Env) => serviceEndpoint(env, 'sts');
+
+/** A POST to `url` signed (SigV4) for `service` with the default AWS credential chain: the headers to send. */
+export async function signPost(
+  url: URL,
+  region: string,
+  service: string,
+  headers: Record<string, string>,
+  body: string,
+  credentials: AwsCredentialIdentityProvider = defaultProvider(),
+): Promise<Record<string, string>> {
+  const signer = new SignatureV4({ credentials, region, service, sha256: Hash.bind(null, 'sha256') });
+  try {
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: {},
+      headers: { host: url.host, ...headers },
+      body,
+    });
+    return signed.headers;
+  } catch (err) {
+    throw new CliError(EXIT.auth, `no AWS credentials to sign with (${reason(err)})`);
+  }
 }
 
 /** A GetCallerIdentity request signed for `serverId`, ready to post to /v1/auth/iam. */
@@ -107,27 +142,15 @@ export async function signGetCallerIdentity(
 ): Promise<IamLoginBody> {
   const { url, region } = stsEndpoint(env);
   const body = 'Action=GetCallerIdentity&Version=2011-06-15';
-  const signer = new SignatureV4({ credentials, region, service: 'sts', sha256: Hash.bind(null, 'sha256') });
-  let signed;
-  try {
-    signed = await signer.sign({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname,
-      query: {},
-      headers: {
-        host: url.host,
-        'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
-        'x-dssss-server-id': serverId,
-      },
-      body,
-    });
-  } catch (err) {
-    throw new CliError(EXIT.auth, `no AWS credentials to sign with (${reason(err)})`);
-  }
-  return { method: 'POST', url: url.href, headers: signed.headers, body: Buffer.from(body).toString('base64') };
+  const headers = await signPost(
+    url,
+    region,
+    'sts',
+    { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'x-dssss-server-id': serverId },
+    body,
+    credentials,
+  );
+  return { method: 'POST', url: url.href, headers, body: Buffer.from(body).toString('base64') };
 }
 
 function reason(err: unknown): string {

@@ -19,7 +19,8 @@ const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|i
   dssss exec --prefix P [--only A,B] -- CMD ARGS...  run CMD with the secrets under P as environment variables (only A and B)
   dssss export --prefix P [--format dotenv|json] [--output F]   what you may read, values in the clear
   dssss import F --roles a,b [--prefix P] [--format dotenv|json] [--rate N]   create or update each secret in F
-  dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N]
+  dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N] | backup [--output F] | restore-backup F [--rate N]
+  dssss admin import-dssss [--prefix P] [--roles a,b]   bring the secrets of an original (Go) dssss over
   dssss dev register --instance-id ID --account ACCOUNT --role ROLE
   dssss dev identity --role ROLE [--account ACCOUNT] [--region REGION]
 The server is --url or DSSSS_URL; the token is cached in DSSSS_TOKEN_FILE (default ~/.dssss/token.json).
