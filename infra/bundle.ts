@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Lambda's handler setting for the artifact: `index.mjs`, export `handler`. */
 export const LAMBDA_HANDLER = 'index.handler';
+/** The instance-events function's handler, in the same artifact. */
+export const INSTANCE_EVENTS_HANDLER = 'instance-events.handler';
 /** The Node.js of the function's runtime (nodejs24.x). */
 export const LAMBDA_NODE_TARGET = 'node24';
 /** Bundled CommonJS dependencies expect `require`; ESM has none, so each output file gets one. */
@@ -19,7 +21,7 @@ export const REQUIRE_BANNER = "import { createRequire } from 'node:module'; cons
 export function lambdaBuildOptions(outdir: string): BuildOptions {
   return {
     absWorkingDir: PROJECT_ROOT,
-    entryPoints: { index: 'lambda/handler.ts' },
+    entryPoints: { index: 'lambda/handler.ts', 'instance-events': 'lambda/instance-events.ts' },
     outdir,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',

@@ -36,6 +36,7 @@ export const CONTEXT_KEYS = {
   alarmEmail: 'string',
   alarmTopicArn: 'string',
   concurrencyLimit: 'number',
+  legacyNonceBindings: 'boolean',
 } as const satisfies Record<string, Kind>;
 
 type Key = keyof typeof CONTEXT_KEYS;
@@ -130,6 +131,7 @@ export function stackFromContext(read: Read, all: readonly string[]): { stackNam
       alarmEmail: string(read, 'alarmEmail'),
       alarmTopicArn: string(read, 'alarmTopicArn'),
       concurrencyLimit: number(read, 'concurrencyLimit'),
+      legacyNonceBindings: boolean(read, 'legacyNonceBindings'),
     },
   };
 }

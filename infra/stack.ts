@@ -16,15 +16,17 @@ import {
   type StackProps,
 } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct, IConstruct } from 'constructs';
-import { bundleLambda, LAMBDA_HANDLER } from './bundle';
+import { bundleLambda, INSTANCE_EVENTS_HANDLER, LAMBDA_HANDLER } from './bundle';
 import { DEFAULT_CONCURRENCY_LIMIT, Monitoring } from './monitoring';
 import { ConfigError, DEFAULT_PARAMETER_PREFIX, DEFAULT_TOKEN_TTL_SECONDS, loadConfig } from '../lambda/config';
 
@@ -89,6 +91,12 @@ export interface DssssStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** The account's Lambda concurrency quota, for the alarm at 80 % of it. Default: 1000. */
   readonly concurrencyLimit?: number;
+  /**
+   * Upgrading a deployment that bound nonces before the bookkeeping table existed: a binding
+   * missing from the table is looked up in Parameter Store and moved over
+   * (DSSSS_LEGACY_NONCE_BINDINGS). Default: false.
+   */
+  readonly legacyNonceBindings?: boolean;
 }
 
 // Lambda allows 4 KB of environment in all; the other variables take well under 1 KB.
@@ -104,6 +112,8 @@ export class DssssStack extends Stack {
   readonly function: lambda.Function;
   readonly api: apigateway.LambdaRestApi;
   readonly key: kms.Key;
+  readonly bookkeeping: dynamodb.Table;
+  readonly instanceEvents: lambda.Function;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DssssStackProps) {
@@ -116,6 +126,18 @@ export class DssssStack extends Stack {
     const functionLogs = new logs.LogGroup(this, 'FunctionLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // Per-instance bookkeeping (lambda/adapters/dynamo-bookkeeping.ts): nonce bindings and the
+    // instance states EC2 reports. On demand, so a fleet booting at once is not held to
+    // Parameter Store's account-wide 40 reads and 3 writes a second. Only bookkeeping: losing
+    // it loses no secret (bindings are made again at the instances' next logins).
+    this.bookkeeping = new dynamodb.Table(this, 'Bookkeeping', {
+      partitionKey: { name: 'k', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'x',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.DESTROY,
     });
 
     // A role of our own instead of the managed AWSLambdaBasicExecutionRole: it may write
@@ -156,6 +178,18 @@ export class DssssStack extends Stack {
               resources: [parameterArn(`${prefix}secrets`)],
             }),
             new iam.PolicyStatement({
+              sid: 'ReadBookkeeping',
+              actions: ['dynamodb:GetItem'],
+              resources: [this.bookkeeping.tableArn],
+            }),
+            new iam.PolicyStatement({
+              sid: 'BindNonces',
+              // Nonce bindings only: instance states are the instance-events function's to write.
+              actions: ['dynamodb:PutItem'],
+              resources: [this.bookkeeping.tableArn],
+              conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['nonce-*'] } },
+            }),
+            new iam.PolicyStatement({
               sid: 'InstanceLookup',
               // DescribeInstances supports no resource-level permissions.
               actions: ['ec2:DescribeInstances'],
@@ -191,20 +225,23 @@ export class DssssStack extends Stack {
       policy: sealKeyPolicy(role, prefix),
     });
 
-    this.function = new lambda.Function(this, 'Function', {
-      // esbuild on this machine (infra/bundle.ts), no Docker: the image is never pulled.
-      code: lambda.Code.fromAsset(LAMBDA_SOURCE, {
-        assetHashType: AssetHashType.OUTPUT,
-        bundling: {
-          image: DockerImage.fromRegistry('scratch'),
-          local: {
-            tryBundle(outputDir: string): boolean {
-              bundleLambda(outputDir);
-              return true;
-            },
+    // esbuild on this machine (infra/bundle.ts), no Docker: the image is never pulled. One
+    // artifact, both functions' entries.
+    const code = lambda.Code.fromAsset(LAMBDA_SOURCE, {
+      assetHashType: AssetHashType.OUTPUT,
+      bundling: {
+        image: DockerImage.fromRegistry('scratch'),
+        local: {
+          tryBundle(outputDir: string): boolean {
+            bundleLambda(outputDir);
+            return true;
           },
         },
-      }),
+      },
+    });
+
+    this.function = new lambda.Function(this, 'Function', {
+      code,
       handler: LAMBDA_HANDLER,
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
@@ -218,12 +255,16 @@ export class DssssStack extends Stack {
       timeout: Duration.seconds(29),
       role,
       logGroup: functionLogs,
-      environment: environment(settings, this.key.keyArn),
+      environment: environment(settings, this.key.keyArn, this.bookkeeping.tableName),
     });
 
+    this.instanceEvents = this.instanceEventsFunction(code);
+
     // aws-lambda always adds DependsOn for the role, which the Role GetAtt already implies;
-    // cfn-lint warns about the redundancy (W3005). Silenced on this one resource only.
-    (this.function.node.defaultChild as CfnResource).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });
+    // cfn-lint warns about the redundancy (W3005). Silenced on these resources only.
+    for (const fn of [this.function, this.instanceEvents]) {
+      (fn.node.defaultChild as CfnResource).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });
+    }
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
@@ -287,6 +328,54 @@ export class DssssStack extends Stack {
           'Alarm notifications carry alarm names and metric values, never secret data; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a key of its own would cost more than it protects. The topic refuses non-TLS publishers.',
       });
     }
+  }
+
+  /**
+   * EC2 reports every instance's state changes to the account's default bus; this function
+   * records them in the bookkeeping table, so an IAM login made with the role credentials of
+   * an instance that has stopped or terminated is refused without an EC2 call per login
+   * (DescribeInstances is a bucket of 100 refilled at 20 a second, account-wide).
+   */
+  private instanceEventsFunction(code: lambda.Code): lambda.Function {
+    const logGroup = new logs.LogGroup(this, 'InstanceEventsLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const role = new iam.Role(this, 'InstanceEventsRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'dssss instance-events function: records EC2 instance states in the bookkeeping table',
+      inlinePolicies: {
+        dssss: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+            new iam.PolicyStatement({
+              sid: 'RecordInstanceStates',
+              actions: ['dynamodb:PutItem'],
+              resources: [this.bookkeeping.tableArn],
+              conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['instance-*'] } },
+            }),
+          ],
+        }),
+      },
+    });
+    const fn = new lambda.Function(this, 'InstanceEvents', {
+      code,
+      handler: INSTANCE_EVENTS_HANDLER,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+      role,
+      logGroup,
+      environment: { DSSSS_BOOKKEEPING_TABLE: this.bookkeeping.tableName },
+    });
+    new events.Rule(this, 'InstanceStateChanges', {
+      description: `dssss ${this.stackName}: EC2 instance state changes, recorded for IAM logins made with instance role credentials`,
+      eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance State-change Notification'] },
+      // A failed write is retried for up to a day: a state must not be lost to a brief DynamoDB fault.
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+    });
+    return fn;
   }
 
   /** The cdk-nag findings that do not fit this design, each acknowledged where it arises, with the reason. */
@@ -446,6 +535,7 @@ interface Settings {
   /** DSSSS_DEPLOYMENT: the stack's name, so each deployment's metrics are its own. */
   readonly deployment: string;
   readonly concurrencyLimit: number;
+  readonly legacyNonceBindings: boolean;
 }
 
 function validate(props: DssssStackProps, stackName: string): Settings {
@@ -506,6 +596,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     eventBus: props.changeEvents === true ? `dssss-${stackName}` : undefined,
     deployment: stackName,
     concurrencyLimit: positive('concurrencyLimit', props.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT),
+    legacyNonceBindings: props.legacyNonceBindings ?? false,
   };
   if (props.alarmTopicArn !== undefined && props.alarmEmail !== undefined) {
     throw new StackSettingsError('alarmTopicArn and alarmEmail: give one of them (the topic, or an address for a new topic)');
@@ -535,7 +626,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
 }
 
 /** The function's configuration: the variables lambda/config.ts reads. */
-function environment(settings: Settings, keyArn: string): Record<string, string> {
+function environment(settings: Settings, keyArn: string, bookkeepingTable?: string): Record<string, string> {
   const env: Record<string, string> = {
     DSSSS_BACKEND: 'aws',
     DSSSS_KMS_KEY_ID: keyArn,
@@ -548,6 +639,8 @@ function environment(settings: Settings, keyArn: string): Record<string, string>
     DSSSS_SERVER_ID: settings.serverId,
     DSSSS_DEPLOYMENT: settings.deployment,
   };
+  if (bookkeepingTable !== undefined) env.DSSSS_BOOKKEEPING_TABLE = bookkeepingTable;
+  if (settings.legacyNonceBindings) env.DSSSS_LEGACY_NONCE_BINDINGS = 'true';
   if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
   if (settings.iamUsers !== undefined) env.DSSSS_IAM_USERS = settings.iamUsers.join(',');
   if (settings.nonceMode !== undefined) env.DSSSS_NONCE_MODE = settings.nonceMode;

@@ -61,6 +61,13 @@ export interface AwsConfig extends CommonConfig {
   readonly roleCacheSeconds: number;
   /** EventBridge bus for change events; undefined: none published. */
   readonly eventBus: string | undefined;
+  /**
+   * DynamoDB table for per-instance bookkeeping (nonce bindings, reported instance states);
+   * undefined: bindings in Parameter Store, instances looked up in EC2.
+   */
+  readonly bookkeepingTable: string | undefined;
+  /** With a table: read a binding missing from it in Parameter Store, where earlier releases kept them, and copy it over. */
+  readonly legacyNonceBindings: boolean;
 }
 
 export interface IamLogin extends IamLoginConfig {
@@ -134,6 +141,8 @@ export function loadConfig(env: Env = process.env): Config {
       allowedAccounts,
       roleCacheSeconds: integer('DSSSS_ROLE_CACHE_SECONDS', env.DSSSS_ROLE_CACHE_SECONDS, DEFAULT_ROLE_CACHE_SECONDS, 0, 3600),
       eventBus: eventBus(env.DSSSS_EVENT_BUS),
+      bookkeepingTable: tableName(env.DSSSS_BOOKKEEPING_TABLE),
+      legacyNonceBindings: oneOf('DSSSS_LEGACY_NONCE_BINDINGS', env.DSSSS_LEGACY_NONCE_BINDINGS, 'false', ['true', 'false'] as const) === 'true',
     });
   }
   throw new ConfigError(`DSSSS_BACKEND=${backend}: use "local" or "aws"`);
@@ -223,6 +232,19 @@ function eventBus(value: string | undefined): string | undefined {
   const text = nonEmpty(value);
   if (text !== undefined && !/^[A-Za-z0-9/:._-]{1,1600}$/.test(text)) throw new ConfigError('DSSSS_EVENT_BUS: an EventBridge bus name or ARN');
   return text;
+}
+
+function tableName(value: string | undefined): string | undefined {
+  const text = nonEmpty(value);
+  if (text !== undefined && !/^[A-Za-z0-9_.-]{3,255}$/.test(text)) throw new ConfigError('DSSSS_BOOKKEEPING_TABLE: a DynamoDB table name');
+  return text;
+}
+
+/** What the instance-events function needs: the table it records instance states in. */
+export function loadInstanceEventsConfig(env: Env = process.env): { readonly table: string } {
+  const table = tableName(env.DSSSS_BOOKKEEPING_TABLE);
+  if (table === undefined) throw new ConfigError('DSSSS_BOOKKEEPING_TABLE is required: the table instance states are recorded in');
+  return Object.freeze({ table });
 }
 
 function oneOf<T extends string>(variable: string, value: string | undefined, fallback: T, allowed: readonly T[]): T {

@@ -150,6 +150,18 @@ export interface Bookkeeping {
   createIfAbsent(key: string, value: string): Promise<boolean>;
 }
 
+/**
+ * EC2 instance states as EventBridge reports them to this deployment (the instance-events
+ * function writes them, logins read them): what an IAM login made with an instance's role
+ * credentials is checked against, without an EC2 call.
+ */
+export interface InstanceStates {
+  /** The newest state recorded for the instance ('running', 'terminated', ...); undefined when none was. */
+  state(instanceId: string): Promise<string | undefined>;
+  /** Records `state` with its place in the order of reports (core/replay.ts `stateOrder`); a lower one never replaces a higher one. */
+  record(instanceId: string, state: string, order: number): Promise<void>;
+}
+
 /** One change to the store, as published: names and numbers, never a value or token. */
 export interface ChangeEvent {
   readonly operation: 'put' | 'delete' | 'restore' | 'purge' | 'rotate-seal-key' | 'retire-seal-key' | 'restore-backup';

@@ -3,13 +3,14 @@
 // built here lives as long as the process (one Lambda container, or one local server).
 
 import { readFile } from 'node:fs/promises';
+import { AWS_CLIENT_OPTIONS } from './adapters/aws-client';
 import { CachedSecretStore, type CacheCounts } from './adapters/read-cache';
 import type { AwsConfig, Config, LocalConfig } from './config';
 import { AdminService } from './core/admin';
 import { ExpiringCache } from './core/cache';
 import { memoize } from './core/memo';
 import { Policy } from './core/policy';
-import { NonceBindings } from './core/replay';
+import { livenessByEvents, livenessByResolver, NonceBindings } from './core/replay';
 import { SealKeyRing } from './core/seal-keys';
 import { SecretService } from './core/service';
 import { awsTrustStore, parsePemCertificates, TrustStore } from './identity/certs';
@@ -20,6 +21,7 @@ import {
   type Bookkeeping,
   type Clock,
   type EventPublisher,
+  type InstanceStates,
   type KeyWrapper,
   type ResolvedRole,
   type RoleDirectory,
@@ -28,15 +30,6 @@ import {
   type StsGateway,
 } from './ports';
 
-/**
- * Throttles are retried with jittered backoff; each attempt has a deadline, so a hung call
- * fails in time (throwOnRequestTimeout: without it the SDK only logs a warning). Worst case
- * per call: 3 attempts of 2 s; a cold PUT makes four calls, within the function's 29 s.
- */
-export const AWS_CLIENT_OPTIONS = {
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
-} as const;
 
 interface Backends {
   store: SecretStore;
@@ -44,6 +37,8 @@ interface Backends {
   roles: RoleResolver;
   directory?: RoleDirectory | undefined;
   events?: EventPublisher | undefined;
+  /** Per-instance bookkeeping of its own (DynamoDB); undefined: nonce bindings in the store's meta, instances looked up by the resolver. */
+  bookkeeping?: (Bookkeeping & InstanceStates) | undefined;
   /** Certificates this backend trusts beyond AWS's (the local development CA). */
   trusted: string[];
 }
@@ -58,6 +53,7 @@ export interface Overrides {
   /** null: no role-id pinning. */
   readonly directory?: RoleDirectory | null;
   readonly events?: EventPublisher;
+  readonly bookkeeping?: Bookkeeping & InstanceStates;
 }
 
 export interface Runtime {
@@ -84,6 +80,7 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     roles: overrides.roles ?? built.roles,
     directory: overrides.directory === null ? undefined : (overrides.directory ?? built.directory),
     events: overrides.events ?? built.events,
+    bookkeeping: overrides.bookkeeping ?? built.bookkeeping,
   };
   const extra = [...(await extraCertificates(config)), ...backends.trusted];
   TrustStore.fromPems(extra); // a bad certificate of the operator's still fails the start
@@ -103,8 +100,8 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: overrides.sts ?? lazyStsGateway() },
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
-    nonces:
-      config.nonceMode === 'off' ? undefined : new NonceBindings(metaBookkeeping(backends.store), config.nonceMode, nonceCache(config, clock)),
+    instances: backends.bookkeeping ? livenessByEvents(backends.bookkeeping) : livenessByResolver(backends.roles),
+    nonces: config.nonceMode === 'off' ? undefined : new NonceBindings(bindings(config, backends), config.nonceMode, nonceCache(config, clock)),
     maxDocumentAgeSeconds: config.maxDocumentAgeSeconds,
     directory: backends.directory,
     events: backends.events,
@@ -129,11 +126,26 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
   return { service, admin, ready, cacheCounts: store instanceof CachedSecretStore ? store.counts : undefined, eventFailures };
 }
 
-/** Nonce bindings as bookkeeping values of the store. */
-function metaBookkeeping(store: SecretStore): Bookkeeping {
+/** Where nonce bindings live: the bookkeeping table if there is one, else the store's meta values. */
+function bindings(config: Config, backends: Backends): Bookkeeping {
+  const meta: Bookkeeping = {
+    read: async (key) => (await backends.store.readMeta([key])).get(key),
+    createIfAbsent: (key, value) => backends.store.createMeta(key, value),
+  };
+  const table = backends.bookkeeping;
+  if (table === undefined) return meta;
+  if (config.backend !== 'aws' || !config.legacyNonceBindings) return table;
+  // Upgrading from bindings in Parameter Store: one kept there still binds its instance,
+  // and moves to the table on first use, so nobody else can bind that instance meanwhile.
   return {
-    read: async (key) => (await store.readMeta([key])).get(key),
-    createIfAbsent: (key, value) => store.createMeta(key, value),
+    read: async (key) => {
+      const found = await table.read(key);
+      if (found !== undefined) return found;
+      const legacy = await meta.read(key);
+      if (legacy === undefined) return undefined;
+      return (await table.createIfAbsent(key, legacy)) ? legacy : table.read(key);
+    },
+    createIfAbsent: (key, value) => table.createIfAbsent(key, value),
   };
 }
 
@@ -203,7 +215,22 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
     roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
     directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },
     events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment),
+    bookkeeping: config.bookkeepingTable === undefined ? undefined : lazyBookkeeping(config.bookkeepingTable, clock),
     trusted: [],
+  };
+}
+
+/** The bookkeeping table, loaded on the first login that needs it. */
+function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceStates {
+  const adapter = memoize(async () => {
+    const { DynamoDBClient, DynamoBookkeeping } = await import('./adapters/dynamo-bookkeeping');
+    return new DynamoBookkeeping(new DynamoDBClient(AWS_CLIENT_OPTIONS), table, () => clock.now());
+  });
+  return {
+    read: async (key) => (await adapter()).read(key),
+    createIfAbsent: async (key, value) => (await adapter()).createIfAbsent(key, value),
+    state: async (instanceId) => (await adapter()).state(instanceId),
+    record: async (instanceId, state, order) => (await adapter()).record(instanceId, state, order),
   };
 }
 

@@ -8,7 +8,16 @@ import { signGetCallerIdentity, type IamLoginBody } from '../cli/credentials';
 import { createApp } from '../lambda/app';
 import { ConfigError, loadConfig } from '../lambda/config';
 import { createRuntime } from '../lambda/runtime';
+import { recordStateChange } from '../lambda/instance-events';
+import { MemoryBookkeeping } from './core/fakes';
 import { errorOf, localFixture, type Fixture } from './helpers';
+
+const stateChange = (instance: string, state: string, time: string) => ({
+  source: 'aws.ec2',
+  'detail-type': 'EC2 Instance State-change Notification',
+  time,
+  detail: { 'instance-id': instance, state },
+});
 
 const SERVER_ID = 'dssss-test';
 const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
@@ -91,6 +100,32 @@ describe('POST /v1/auth/iam', () => {
     // An ECS task's session (not an instance id) is not affected.
     sts.arn = 'arn:aws:sts::111122223333:assumed-role/worker/ecs-task-1';
     expect((await iamLogin(await body())).status).toBe(200);
+  });
+
+  it('with a bookkeeping table: instance role credentials are refused once EC2 reports the instance stopped or terminated, without an EC2 call', async () => {
+    const bookkeeping = new MemoryBookkeeping();
+    const resolveRole = vi.fn(async () => ({ role: 'webapp' }));
+    const tabled = await localFixture(
+      { AWS_ENDPOINT_URL_STS: endpoint, DSSSS_SERVER_ID: SERVER_ID, DSSSS_ALLOWED_ACCOUNTS: '111122223333', DSSSS_NONCE_MODE: 'required' },
+      { bookkeeping, roles: { resolveRole } },
+    );
+    const instance = 'i-0bbbbbbbbbbbbbbb2';
+    sts.arn = `arn:aws:sts::111122223333:assumed-role/webapp/${instance}`;
+    const nonce = { 'X-Dssss-Nonce': 'n'.repeat(24) };
+    // Not reported yet (a fresh launch): let in; the nonce is still required, and binds in the table.
+    expect(await errorOf(await tabled.request('POST', '/v1/auth/iam', { body: await body() }))).toMatchObject({ status: 401, message: expect.stringMatching(/X-Dssss-Nonce/) });
+    expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(200);
+    expect([...bookkeeping.values.keys()]).toEqual([`nonce-${instance}`]);
+    await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:00:00Z'), bookkeeping);
+    expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(200);
+    // Terminated: its credentials still verify at STS for hours, but not here.
+    await recordStateChange(stateChange(instance, 'terminated', '2026-12-01T11:00:00Z'), bookkeeping);
+    expect(await errorOf(await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce }))).toMatchObject({ status: 401, message: 'instance is not running' });
+    expect(tabled.audit.at(-1)).toMatchObject({ reason: 'instance_not_running' });
+    // A late report of an earlier state does not undo the termination.
+    await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:30:00Z'), bookkeeping);
+    expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(401);
+    expect(resolveRole).not.toHaveBeenCalled();
   });
 
   it('forwards the signed request to STS and issues a token for the role in the answer', async () => {

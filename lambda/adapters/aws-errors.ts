@@ -50,6 +50,6 @@ export function dependencyError(err: unknown, what: string, service: DependencyS
 }
 
 function serviceOf(what: string): DependencyService {
-  const known: Record<string, DependencyService> = { 'Parameter Store': 'ssm', KMS: 'kms', EC2: 'ec2', IAM: 'iam', STS: 'sts', EventBridge: 'events' };
+  const known: Record<string, DependencyService> = { 'Parameter Store': 'ssm', KMS: 'kms', EC2: 'ec2', IAM: 'iam', STS: 'sts', DynamoDB: 'dynamodb', EventBridge: 'events' };
   return known[what] ?? 'ssm';
 }

@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ExpiringCache } from './cache';
 import { badRequest, DssssError, invalidCredentials } from './errors';
-import type { Bookkeeping } from '../ports';
+import type { Bookkeeping, InstanceStates, RoleResolver } from '../ports';
 
 /** off: the nonce header is ignored. optional: bind when a client sends one. required: every EC2 login must. */
 export type NonceMode = 'off' | 'optional' | 'required';
@@ -92,4 +92,53 @@ export function assertDocumentAge(pendingTime: string | undefined, nowMs: number
   if (nowMs - pending > maxAgeSeconds * 1000) {
     throw invalidCredentials(`the instance was started more than ${maxAgeSeconds} seconds ago; this server refuses documents that old`, 'document_too_old');
   }
+}
+
+/**
+ * How a login made with an instance's role credentials (an IAM session named after the
+ * instance, as EC2 names them) proves that the instance still runs, as an EC2 login must.
+ */
+export interface InstanceLiveness {
+  assertRunning(instanceId: string, account: string, role: string): Promise<void>;
+}
+
+/** Through the role resolver (EC2 and IAM on AWS, the registry locally): running, as this role. */
+export function livenessByResolver(roles: RoleResolver): InstanceLiveness {
+  return {
+    async assertRunning(instanceId, account, role) {
+      const resolved = await roles.resolveRole({ instanceId, accountId: account, region: '' });
+      if (resolved.role !== role) throw invalidCredentials('the session names an instance that does not run as this role', 'session_instance_mismatch');
+    },
+  };
+}
+
+/**
+ * EC2's lifecycle, in the order an instance goes through it; the rank breaks ties between
+ * reports of the same second (EventBridge's times have whole seconds).
+ */
+const LIFECYCLE = ['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'] as const;
+export type InstanceState = (typeof LIFECYCLE)[number];
+const ENDED: ReadonlySet<string> = new Set<InstanceState>(['stopping', 'stopped', 'shutting-down', 'terminated']);
+
+export function isInstanceState(state: unknown): state is InstanceState {
+  return typeof state === 'string' && (LIFECYCLE as readonly string[]).includes(state);
+}
+
+/** Orders state reports: by time, then by lifecycle within one second. */
+export function stateOrder(state: InstanceState, atMs: number): number {
+  return Math.floor(atMs / 1000) * LIFECYCLE.length + LIFECYCLE.indexOf(state);
+}
+
+/**
+ * Through the states EventBridge reported (no EC2 call): refused once the instance stops or
+ * terminates. An instance with no report yet is let in: its launch may not have been
+ * reported when it first logs in, and the IAM session itself proves the role.
+ */
+export function livenessByEvents(states: InstanceStates): InstanceLiveness {
+  return {
+    async assertRunning(instanceId) {
+      const state = await states.state(instanceId);
+      if (state !== undefined && ENDED.has(state)) throw invalidCredentials('instance is not running', 'instance_not_running');
+    },
+  };
 }

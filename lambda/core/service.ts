@@ -7,7 +7,7 @@ import type { Operation } from './envelope';
 import { parseIamLoginRequest, principalFromArn, type IamLoginConfig } from './iam-login';
 import { LostRace, Ledger, type Head, type NewRecord, type Resolved } from './ledger';
 import { parseNamePrefix, parseRoles, parseSecretName } from './names';
-import { assertDocumentAge, INSTANCE_ID, type NonceBindings } from './replay';
+import { assertDocumentAge, INSTANCE_ID, type InstanceLiveness, type NonceBindings } from './replay';
 import { displayRole, refOf, splitRef, type RoleRef } from './roles';
 import type { Audience, Caller, Policy } from './policy';
 import type { SealKeyRing } from './seal-keys';
@@ -39,6 +39,8 @@ export interface ServiceDeps {
   readonly allowedAccounts?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly tokenTtlSeconds: number;
+  /** Whether the instance an IAM session is named after still runs (its role credentials outlive it). */
+  readonly instances: InstanceLiveness;
   /** Binds an instance's first login to a client nonce; undefined: off. */
   readonly nonces?: NonceBindings | undefined;
   /** Refuse documents whose pendingTime is older than this; undefined: no limit. */
@@ -112,8 +114,9 @@ export class SecretService {
   /**
    * `input` is the client's JSON: a signed sts:GetCallerIdentity request, checked before
    * anything is sent. An instance's role credentials (a session named after the instance)
-   * meet the EC2 login's defences too: the instance must be running with that role, and its
-   * nonce binding holds here as well.
+   * meet the EC2 login's defences too: the instance must still run (its credentials outlive
+   * it by hours), and its nonce binding holds here as well. The maximum document age does
+   * not apply: STS says nothing of when the instance started.
    */
   async loginWithIam(input: unknown, nonce?: string): Promise<Login & { caller: Caller }> {
     const { iam } = this.deps;
@@ -125,8 +128,7 @@ export class SecretService {
     const principal = principalFromArn(identity, iam.config.partition, iam.config.iamUsers);
     this.assertAllowedAccount(principal.account);
     if (principal.session !== undefined && INSTANCE_ID.test(principal.session)) {
-      const instance = await this.deps.roles.resolveRole({ instanceId: principal.session, accountId: principal.account, region: '' });
-      if (instance.role !== principal.role) throw invalidCredentials('the session names an instance that does not run as this role', 'session_instance_mismatch');
+      await this.deps.instances.assertRunning(principal.session, principal.account, principal.role);
       await this.deps.nonces?.check(principal.session, nonce);
     }
     return this.issue({ account: principal.account, role: principal.role, roleId: principal.roleId, principal: principal.principal }, 'iam');

@@ -8,7 +8,9 @@ import { mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { CreateRoleCommand, DeleteRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hash } from '@smithy/hash-node';
@@ -19,6 +21,8 @@ import { signGetCallerIdentity } from '../../cli/credentials';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createRuntime } from '../../lambda/runtime';
+import { DynamoBookkeeping } from '../../lambda/adapters/dynamo-bookkeeping';
+import { recordStateChange } from '../../lambda/instance-events';
 
 const ACCOUNT = '123456789012'; // moto's account
 const SERVER_ID = 'dssss-moto';
@@ -41,6 +45,7 @@ interface Credentials {
 let api: ServerType;
 let url: string;
 let home: string;
+let keyArn: string;
 
 /** sts:AssumeRole against moto, signed like any SDK call. */
 async function assumeRole(role: string, session: string): Promise<Credentials> {
@@ -102,7 +107,7 @@ beforeAll(async () => {
   for (const role of ['worker', 'dssssadmin', 'web']) {
     await iam.send(new CreateRoleCommand({ RoleName: role, AssumeRolePolicyDocument: trust })).catch(() => undefined);
   }
-  const keyArn = (await new KMSClient({}).send(new CreateKeyCommand({ Description: 'dssss iam test' }))).KeyMetadata!.Arn!;
+  keyArn = (await new KMSClient({}).send(new CreateKeyCommand({ Description: 'dssss iam test' }))).KeyMetadata!.Arn!;
   const config = loadConfig({
     ...base,
     DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
@@ -169,5 +174,81 @@ describe('IAM login with moto_server as STS', () => {
     const response = await iamLogin(testing);
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ error: { code: 'invalid_credentials' } });
+  });
+});
+
+describe('with the bookkeeping table in DynamoDB (moto)', () => {
+  const table = `dssss-bookkeeping-${randomBytes(4).toString('hex')}`;
+  const prefix = `/dssss-${randomBytes(4).toString('hex')}/`;
+  let app: ReturnType<typeof createApp>;
+  let bookkeeping: DynamoBookkeeping;
+
+  beforeAll(async () => {
+    const dynamo = new DynamoDBClient({});
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: table,
+        KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    bookkeeping = new DynamoBookkeeping(dynamo, table);
+    const config = loadConfig({
+      ...base,
+      DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
+      DSSSS_KMS_KEY_ID: keyArn,
+      DSSSS_PARAMETER_PREFIX: prefix,
+      DSSSS_ALLOWED_ACCOUNTS: ACCOUNT,
+      DSSSS_SERVER_ID: SERVER_ID,
+      DSSSS_BOOKKEEPING_TABLE: table,
+      DSSSS_LEGACY_NONCE_BINDINGS: 'true',
+    });
+    app = createApp(await createRuntime(config));
+  });
+
+  const login = async (credentials: Credentials, nonce?: string) =>
+    app.request('/v1/auth/iam', {
+      method: 'POST',
+      body: JSON.stringify(await signGetCallerIdentity(SERVER_ID, base, async () => credentials)),
+      headers: nonce === undefined ? {} : { 'X-Dssss-Nonce': nonce },
+    });
+
+  it('binds conditionally and keeps the newest state report, on the real protocol', async () => {
+    expect(await bookkeeping.createIfAbsent('nonce-i-0000000000000000a', 'one')).toBe(true);
+    expect(await bookkeeping.createIfAbsent('nonce-i-0000000000000000a', 'two')).toBe(false);
+    expect(await bookkeeping.read('nonce-i-0000000000000000a')).toBe('one');
+    await bookkeeping.record('i-0000000000000000a', 'stopped', 20);
+    await bookkeeping.record('i-0000000000000000a', 'running', 10);
+    expect(await bookkeeping.state('i-0000000000000000a')).toBe('stopped');
+    await bookkeeping.record('i-0000000000000000a', 'running', 30);
+    expect(await bookkeeping.state('i-0000000000000000a')).toBe('running');
+  });
+
+  it('logs in an instance role session with no EC2 call, and refuses it once EC2 reports the instance terminated', async () => {
+    // moto has no such instance: without the table, the login would look it up in EC2 and be refused.
+    const instance = `i-${randomBytes(8).toString('hex')}`;
+    const session = await assumeRole('web', instance);
+    expect((await login(session, 'n'.repeat(24))).status).toBe(200);
+    expect((await login(session, 'm'.repeat(24))).status).toBe(401); // bound at the first login, in the table
+    await recordStateChange(
+      { source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', time: new Date().toISOString(), detail: { 'instance-id': instance, state: 'terminated' } },
+      bookkeeping,
+    );
+    const refused = await login(session, 'n'.repeat(24));
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: { code: 'invalid_credentials', message: 'instance is not running' } });
+  });
+
+  it('honours a binding an earlier release kept in Parameter Store, and moves it to the table', async () => {
+    const instance = `i-${randomBytes(8).toString('hex')}`;
+    const digest = (await import('node:crypto')).createHash('sha256').update('o'.repeat(24)).digest('hex');
+    await new SSMClient({}).send(
+      new PutParameterCommand({ Name: `${prefix}meta/nonce-${instance}`, Value: JSON.stringify({ v: 1, sha256: digest }), Type: 'String' }),
+    );
+    const session = await assumeRole('web', instance);
+    expect((await login(session, 'z'.repeat(24))).status).toBe(401);
+    expect((await login(session, 'o'.repeat(24))).status).toBe(200);
+    expect(await bookkeeping.read(`nonce-${instance}`)).toBe(JSON.stringify({ v: 1, sha256: digest }));
   });
 });

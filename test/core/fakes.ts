@@ -3,7 +3,7 @@
 
 import { DssssError } from '../../lambda/core/errors';
 import { newKey, open, seal } from '../../lambda/core/sealed-box';
-import type { Clock, KeyWrapper, SecretStore } from '../../lambda/ports';
+import type { Bookkeeping, Clock, InstanceStates, KeyWrapper, SecretStore } from '../../lambda/ports';
 
 /** Lets other pending promises run, so concurrent callers really interleave (no timers). */
 export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -47,6 +47,40 @@ export class MemoryMeta implements Pick<SecretStore, 'readMeta' | 'createMeta' |
     this.calls.delete++;
     await tick();
     this.values.delete(key);
+  }
+}
+
+/** The bookkeeping table in miniature: conditional creates, and state reports ordered as the DynamoDB adapter orders them. */
+export class MemoryBookkeeping implements Bookkeeping, InstanceStates {
+  readonly values = new Map<string, string>();
+  readonly states = new Map<string, { state: string; order: number }>();
+  readonly calls = { read: 0, create: 0, state: 0, record: 0 };
+
+  async read(key: string): Promise<string | undefined> {
+    this.calls.read++;
+    await tick();
+    return this.values.get(key);
+  }
+
+  async createIfAbsent(key: string, value: string): Promise<boolean> {
+    this.calls.create++;
+    await tick();
+    if (this.values.has(key)) return false;
+    this.values.set(key, value);
+    return true;
+  }
+
+  async state(instanceId: string): Promise<string | undefined> {
+    this.calls.state++;
+    await tick();
+    return this.states.get(instanceId)?.state;
+  }
+
+  async record(instanceId: string, state: string, order: number): Promise<void> {
+    this.calls.record++;
+    await tick();
+    const current = this.states.get(instanceId);
+    if (current === undefined || current.order < order) this.states.set(instanceId, { state, order });
   }
 }
 

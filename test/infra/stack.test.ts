@@ -52,8 +52,15 @@ function only(s: Synthesized, type: string): Resource {
   return found[0]![1];
 }
 
+/** The API's function (the instance-events function is the other one). */
+function apiFunction(s: Synthesized): Resource {
+  const found = resourcesOf(s, 'AWS::Lambda::Function').filter(([, r]) => r.Properties.Handler === 'index.handler');
+  expect(found).toHaveLength(1);
+  return found[0]![1];
+}
+
 function functionRoleId(s: Synthesized): string {
-  const fn = only(s, 'AWS::Lambda::Function');
+  const fn = apiFunction(s);
   return (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 }
 
@@ -76,7 +83,7 @@ describe('DssssStack with its defaults', () => {
   });
 
   it('runs the function on Node.js 22 or newer, on arm64, with 512 MB and 29 s (the API Gateway limit)', () => {
-    const fn = only(s, 'AWS::Lambda::Function');
+    const fn = apiFunction(s);
     const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
     expect(runtime, fn.Properties.Runtime).not.toBeNull();
     expect(Number(runtime![1])).toBeGreaterThanOrEqual(22);
@@ -87,7 +94,7 @@ describe('DssssStack with its defaults', () => {
   });
 
   it('configures the function with exactly the variables lambda/config.ts reads', () => {
-    const fn = only(s, 'AWS::Lambda::Function');
+    const fn = apiFunction(s);
     expect(fn.Properties.Environment.Variables).toEqual({
       DSSSS_BACKEND: 'aws',
       DSSSS_KMS_KEY_ID: s.stack.resolve(s.stack.key.keyArn),
@@ -98,11 +105,12 @@ describe('DssssStack with its defaults', () => {
       DSSSS_TOKEN_TTL_SECONDS: '900',
       DSSSS_SERVER_ID: { 'Fn::Join': ['', ['Dssss-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
       DSSSS_DEPLOYMENT: 'Dssss',
+      DSSSS_BOOKKEEPING_TABLE: s.stack.resolve(s.stack.bookkeeping.tableName),
     });
   });
 
   it('logs the function to its own log group, kept for a year', () => {
-    const fn = only(s, 'AWS::Lambda::Function');
+    const fn = apiFunction(s);
     const logGroupId = (fn.Properties.LoggingConfig.LogGroup as { Ref: string }).Ref;
     const logGroup = (s.json.Resources as Record<string, Resource>)[logGroupId]!;
     expect(logGroup.Type).toBe('AWS::Logs::LogGroup');
@@ -122,6 +130,7 @@ describe('DssssStack with its defaults', () => {
     const parameter = (name: string) => ({
       'Fn::Join': ['', ['arn:', partition, ':ssm:', { Ref: 'AWS::Region' }, ':', account, `:parameter${name}`]],
     });
+    const table = s.stack.resolve(s.stack.bookkeeping.tableArn);
     expect(statements(s)).toEqual([
       {
         Sid: 'OwnLogGroup',
@@ -143,6 +152,14 @@ describe('DssssStack with its defaults', () => {
         Resource: [parameter('/dssss/meta/*'), parameter('/dssss/secrets/*')],
       },
       { Sid: 'ListAllSecrets', Effect: 'Allow', Action: 'ssm:GetParametersByPath', Resource: parameter('/dssss/secrets') },
+      { Sid: 'ReadBookkeeping', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: table },
+      {
+        Sid: 'BindNonces',
+        Effect: 'Allow',
+        Action: 'dynamodb:PutItem',
+        Resource: table,
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['nonce-*'] } },
+      },
       { Sid: 'InstanceLookup', Effect: 'Allow', Action: 'ec2:DescribeInstances', Resource: '*' },
       {
         Sid: 'InstanceProfileLookup',
@@ -326,11 +343,12 @@ describe('DssssStack with every setting given', () => {
       throttlingRateLimit: 10,
       throttlingBurstLimit: 20,
       apiGatewayCloudWatchRole: false,
+      legacyNonceBindings: true,
     });
   });
 
   it('passes each setting to the function, and the optional variables only when set', () => {
-    expect(only(s, 'AWS::Lambda::Function').Properties.Environment.Variables).toEqual({
+    expect(apiFunction(s).Properties.Environment.Variables).toEqual({
       DSSSS_BACKEND: 'aws',
       DSSSS_KMS_KEY_ID: s.stack.resolve(s.stack.key.keyArn),
       DSSSS_PARAMETER_PREFIX: '/team/dssss/',
@@ -345,6 +363,8 @@ describe('DssssStack with every setting given', () => {
       DSSSS_EXTRA_CERTS: pem,
       DSSSS_SERVER_ID: 'prod-eu',
       DSSSS_DEPLOYMENT: 'Dssss',
+      DSSSS_BOOKKEEPING_TABLE: s.stack.resolve(s.stack.bookkeeping.tableName),
+      DSSSS_LEGACY_NONCE_BINDINGS: 'true',
     });
   });
 
@@ -364,7 +384,57 @@ describe('DssssStack with every setting given', () => {
 
   it('leaves the account-level API Gateway logging role alone when told to', () => {
     expect(resourcesOf(s, 'AWS::ApiGateway::Account')).toEqual([]);
-    expect(resourcesOf(s, 'AWS::IAM::Role')).toHaveLength(1);
+    const services = resourcesOf(s, 'AWS::IAM::Role').map(([, r]) => r.Properties.AssumeRolePolicyDocument.Statement[0].Principal.Service);
+    expect(services).toEqual(['lambda.amazonaws.com', 'lambda.amazonaws.com']);
+  });
+});
+
+describe('DssssStack bookkeeping and instance states', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth();
+  });
+  const fn = () => {
+    const found = resourcesOf(s, 'AWS::Lambda::Function').filter(([, r]) => r.Properties.Handler === 'instance-events.handler');
+    expect(found).toHaveLength(1);
+    return found[0]!;
+  };
+
+  it('keeps per-instance bookkeeping in an on-demand table, with expiry and point-in-time recovery', () => {
+    const table = only(s, 'AWS::DynamoDB::Table');
+    expect(table.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'x', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('sends EC2 instance state changes to the instance-events function, retried for a day', () => {
+    const [id] = fn();
+    const rule = only(s, 'AWS::Events::Rule');
+    expect(rule.Properties.EventPattern).toEqual({ source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'] });
+    expect(rule.Properties.Targets).toHaveLength(1);
+    expect(rule.Properties.Targets[0]).toMatchObject({ Arn: { 'Fn::GetAtt': [id, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 } });
+    s.template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [id, 'Arn'] } });
+  });
+
+  it('lets the instance-events function write instance states and nothing else; the API function only binds nonces', () => {
+    const [, events] = fn();
+    expect(events.Properties.Environment.Variables).toEqual({ DSSSS_BOOKKEEPING_TABLE: s.stack.resolve(s.stack.bookkeeping.tableName) });
+    const roleId = (events.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = (s.json.Resources as Record<string, Resource>)[roleId]!;
+    const [logsStatement, record] = role.Properties.Policies[0].PolicyDocument.Statement;
+    expect(logsStatement.Action).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(record).toEqual({
+      Sid: 'RecordInstanceStates',
+      Effect: 'Allow',
+      Action: 'dynamodb:PutItem',
+      Resource: s.stack.resolve(s.stack.bookkeeping.tableArn),
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['instance-*'] } },
+    });
+    expect(role.Properties.Policies[0].PolicyDocument.Statement).toHaveLength(2);
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 });
 
@@ -378,7 +448,7 @@ describe('DssssStack with change events', () => {
     const bus = resourcesOf(s, 'AWS::Events::EventBus');
     expect(bus).toHaveLength(1);
     expect(bus[0]![1].Properties).toEqual({ Name: 'dssss-Prod' });
-    expect(only(s, 'AWS::Lambda::Function').Properties.Environment.Variables.DSSSS_EVENT_BUS).toBe('dssss-Prod');
+    expect(apiFunction(s).Properties.Environment.Variables.DSSSS_EVENT_BUS).toBe('dssss-Prod');
     const put = statements(s).filter((st) => asList(st.Action).some((a) => String(a).startsWith('events:')));
     expect(put).toEqual([{ Sid: 'ChangeEventsToOneBus', Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::GetAtt': [bus[0]![0], 'Arn'] } }]);
     expect(s.json.Outputs.EventBusName.Value).toEqual({ Ref: bus[0]![0] });
@@ -391,7 +461,7 @@ describe('DssssStack with change events', () => {
   it('without the switch: no bus, no variable, no events permission', () => {
     const plain = synth();
     expect(resourcesOf(plain, 'AWS::Events::EventBus')).toEqual([]);
-    expect(only(plain, 'AWS::Lambda::Function').Properties.Environment.Variables.DSSSS_EVENT_BUS).toBeUndefined();
+    expect(apiFunction(plain).Properties.Environment.Variables.DSSSS_EVENT_BUS).toBeUndefined();
     expect(JSON.stringify(statements(plain))).not.toContain('events:');
   });
 });
@@ -452,7 +522,7 @@ describe('DssssStack refuses settings the function would refuse', () => {
   it('refuses to deploy without distinguishedRoles, and takes "none" for no admin', () => {
     expect(attempt({ distinguishedRoles: undefined })).toThrow(/distinguishedRoles is required/);
     const s = synth({ distinguishedRoles: ['none'] });
-    expect(only(s, 'AWS::Lambda::Function').Properties.Environment.Variables.DSSSS_DISTINGUISHED_ROLES).toBe('none');
+    expect(apiFunction(s).Properties.Environment.Variables.DSSSS_DISTINGUISHED_ROLES).toBe('none');
   });
 
   it('refuses a token lifetime outside 60..3600 seconds', () => {
@@ -492,7 +562,7 @@ describe('the Lambda bundle (real esbuild bundling, as `cdk synth` does it)', ()
   let bundle: string;
   beforeAll(() => {
     const s = synth({}, { bundle: true });
-    const code = only(s, 'AWS::Lambda::Function').Properties.Code as { S3Key: string };
+    const code = apiFunction(s).Properties.Code as { S3Key: string };
     dir = join(s.app.outdir, `asset.${code.S3Key.replace(/\.zip$/, '')}`);
     files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mjs'));
     bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');

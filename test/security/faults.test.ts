@@ -13,7 +13,8 @@ import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
-import { AWS_CLIENT_OPTIONS, createRuntime } from '../../lambda/runtime';
+import { AWS_CLIENT_OPTIONS } from '../../lambda/adapters/aws-client';
+import { createRuntime } from '../../lambda/runtime';
 import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from '../support/fake-aws';
 
 Object.assign(process.env, AWS_TEST_ENV);
