@@ -27,15 +27,27 @@ export interface IssuerAndSerial {
  */
 const PARSED = new Map<string, { key: string; certificate: TrustedCertificate }>();
 
+/** A certificate held as DER until a signer names it. */
+interface Unparsed {
+  readonly der: Buffer;
+  readonly fingerprint: string;
+  readonly index: number;
+}
+
 export class TrustStore {
   private constructor(
     private readonly bySigner: ReadonlyMap<string, readonly TrustedCertificate[]>,
+    private readonly onDemand: readonly Unparsed[],
     /** How many distinct certificates the store holds. */
     readonly size: number,
   ) {}
 
-  /** Identical certificates count once; a malformed one or an unsupported key type throws. */
-  static fromPems(pems: readonly string[]): TrustStore {
+  /**
+   * Identical certificates count once; a malformed one or an unsupported key type throws.
+   * `onDemandPems` (AWS's bundled set) are parsed only when a signer names them, so a first
+   * login parses the one certificate it needs, not all ~40 (about 60 ms of a cold login).
+   */
+  static fromPems(pems: readonly string[], onDemandPems: readonly string[] = []): TrustStore {
     const seen = new Set<string>();
     const bySigner = new Map<string, TrustedCertificate[]>();
     pems.forEach((pem, index) => {
@@ -43,29 +55,55 @@ export class TrustStore {
       const fingerprint = createHash('sha256').update(der).digest('hex');
       if (seen.has(fingerprint)) return;
       seen.add(fingerprint);
-      let parsed = PARSED.get(fingerprint);
-      if (!parsed) {
-        parsed = { key: signerKey(certificateIssuerAndSerial(der, index)), certificate: trustedCertificate(der, index) };
-        PARSED.set(fingerprint, parsed);
-      }
+      const parsed = parseOnce(der, fingerprint, index);
       // Several certificates may share issuer and serial (or a key): keep every candidate.
       const candidates = bySigner.get(parsed.key) ?? [];
       candidates.push(parsed.certificate);
       bySigner.set(parsed.key, candidates);
     });
-    return new TrustStore(bySigner, seen.size);
+    const onDemand: Unparsed[] = [];
+    onDemandPems.forEach((pem, i) => {
+      const index = pems.length + i;
+      const der = pemToDer(pem, index);
+      const fingerprint = createHash('sha256').update(der).digest('hex');
+      if (seen.has(fingerprint)) return;
+      seen.add(fingerprint);
+      onDemand.push({ der: Buffer.from(der.buffer, der.byteOffset, der.byteLength), fingerprint, index });
+    });
+    return new TrustStore(bySigner, onDemand, seen.size);
   }
 
   /** The trusted certificates a SignerInfo's issuer and serial number name; empty if none. */
   candidates(signer: IssuerAndSerial): readonly TrustedCertificate[] {
-    return this.bySigner.get(signerKey(signer)) ?? [];
+    const key = signerKey(signer);
+    const found = this.bySigner.get(key) ?? [];
+    if (this.onDemand.length === 0) return found;
+    // A certificate's DER holds its issuer Name and serial number as they are signed: one
+    // lacking either byte string cannot be the signer, and is left unparsed.
+    const issuer = Buffer.from(signer.issuer);
+    const serial = Buffer.from(withoutLeadingZeros(signer.serial));
+    const more = this.onDemand
+      .filter((entry) => entry.der.includes(issuer) && entry.der.includes(serial))
+      .map((entry) => parseOnce(entry.der, entry.fingerprint, entry.index))
+      .filter((parsed) => parsed.key === key)
+      .map((parsed) => parsed.certificate);
+    return more.length === 0 ? found : [...found, ...more];
   }
+}
+
+function parseOnce(der: Uint8Array, fingerprint: string, index: number): { key: string; certificate: TrustedCertificate } {
+  let parsed = PARSED.get(fingerprint);
+  if (!parsed) {
+    parsed = { key: signerKey(certificateIssuerAndSerial(der, index)), certificate: trustedCertificate(der, index) };
+    PARSED.set(fingerprint, parsed);
+  }
+  return parsed;
 }
 
 /** AWS's `pkcs7` and `rsa2048` certificates plus `extraPems` (new Regions, a development CA). */
 export function awsTrustStore(extraPems: readonly string[] = []): TrustStore {
   // Extras first, so "certificate 2" in an error is the operator's second certificate.
-  return TrustStore.fromPems([...extraPems, ...Object.values(bundled.pkcs7), ...Object.values(bundled.rsa2048)]);
+  return TrustStore.fromPems(extraPems, [...Object.values(bundled.pkcs7), ...Object.values(bundled.rsa2048)]);
 }
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
@@ -126,7 +164,11 @@ function pemToDer(pem: string, index: number): Uint8Array {
 
 /** Serials compare as numbers: a leading zero byte (DER's sign padding) does not make another one. */
 function signerKey({ issuer, serial }: IssuerAndSerial): string {
+  return `${Buffer.from(issuer).toString('hex')}/${Buffer.from(withoutLeadingZeros(serial)).toString('hex')}`;
+}
+
+function withoutLeadingZeros(serial: Uint8Array): Uint8Array {
   let start = 0;
   while (start < serial.length - 1 && serial[start] === 0) start++;
-  return `${Buffer.from(issuer).toString('hex')}/${Buffer.from(serial.subarray(start)).toString('hex')}`;
+  return serial.subarray(start);
 }
