@@ -1,7 +1,11 @@
 // Cold start: the Lambda artifact, built as the CDK stack builds it, imported by a fresh
-// `node` that serves one token-authenticated GET (bench/cold-start-child.mjs). Twice over:
-// on the local backends (a data dir prepared beforehand), and on the AWS backends against
-// Parameter Store and KMS stand-ins on 127.0.0.1, so the SDK clients load as in Lambda.
+// `node` that serves one request (bench/cold-start-child.mjs). A token-authenticated GET,
+// twice over: on the local backends (a data dir prepared beforehand), and on the AWS backends
+// against Parameter Store and KMS stand-ins on 127.0.0.1, so the SDK clients load as in
+// Lambda. Then the first login of a container, EC2 and IAM, on the AWS backends against
+// moto_server on 127.0.0.1 (EC2, IAM, STS and DynamoDB over the wire; the fake-aws stand-in
+// serves Parameter Store and KMS only), configured as the stack configures the function.
+// Last, the local server's own start (bench/server-start.ts).
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +17,8 @@ import { serveLoopbackAws, type LoopbackAws } from '../test/support/fake-aws';
 import { buildLambdaArtifact, PROJECT_ROOT, type Artifact } from './bundle';
 import { localFixture } from './local-fixture';
 import { median } from './measure';
+import { describeRequest, motoAccount, type MotoAccount } from './moto-fixture';
+import { runServerStart, type ServerStartResult } from './server-start';
 import { restEvent } from '../test/rest-event';
 
 export const COLD_RUNS = 15;
@@ -26,8 +32,10 @@ export interface Spread {
   readonly min: number;
 }
 
+export type ColdStartId = 'local' | 'aws' | 'login-ec2' | 'login-iam';
+
 export interface ColdStartFigure {
-  readonly id: 'local' | 'aws';
+  readonly id: ColdStartId;
   readonly backend: string;
   readonly runs: number;
   /** Import of the artifact plus its first request: the figure the target is about. */
@@ -38,12 +46,16 @@ export interface ColdStartFigure {
   readonly processStartToResponseMs: Spread;
   /** AWS requests one cold start made, as the stand-in server saw them (aws only). */
   readonly awsRequestsPerColdStart?: Readonly<Record<string, number>>;
+  /** The AWS requests a cold login made, as moto received them (logins only). */
+  readonly awsRequests?: readonly string[];
   readonly machine: string;
 }
 
 export interface ColdStartResult {
   readonly artifact: Omit<Artifact, 'file'>;
   readonly figures: readonly ColdStartFigure[];
+  /** The local server: `npm start` to its first answer. */
+  readonly serverStart: ServerStartResult;
 }
 
 interface ChildReport {
@@ -58,6 +70,7 @@ export async function runColdStart(machine: string, log: (line: string) => void)
   const work = await mkdtemp(join(tmpdir(), 'dssss-bench-cold-'));
   const local = await localFixture('cold');
   let loopback: LoopbackAws | undefined;
+  let account: MotoAccount | undefined;
   try {
     const artifact = await buildLambdaArtifact(work);
     log(
@@ -109,17 +122,41 @@ export async function runColdStart(machine: string, log: (line: string) => void)
       AWS_EC2_METADATA_DISABLED: 'true',
     };
 
-    const runs = { local: [] as ChildReport[], aws: [] as ChildReport[] };
+    // First logins: a deployment on moto whose seal key an earlier container created (the
+    // discarded first run), an instance running with the web role's profile, and an ECS-like
+    // task's assumed role for IAM login.
+    account = await motoAccount();
+    const motoEnv = { ...baseEnv, ...account.awsEnv, ...account.serverEnv(`/dssss-cold-${process.pid}/`) };
+    const webDocument = await account.launch('web');
+    const worker = await account.assumeRole('worker', 'bench-cold');
+    const ec2Event = join(work, 'login-ec2-event.json');
+    await writeFile(ec2Event, JSON.stringify(restEvent('GET', '/v1/auth', { Authentication: webDocument })));
+    const iamEvent = join(work, 'login-iam-event.json');
+    const signIamEvent = async () => writeFile(iamEvent, JSON.stringify(restEvent('POST', '/v1/auth/iam', {}, JSON.stringify(await account!.iamLoginBody(worker)))));
+    const loggedInAs = (role: string) => (report: ChildReport) => report.statusCode === 200 && (JSON.parse(report.body) as { role?: string }).role === role;
+
+    const runs = { local: [] as ChildReport[], aws: [] as ChildReport[], 'login-ec2': [] as ChildReport[], 'login-iam': [] as ChildReport[] };
     const requests: Map<string, number>[] = [];
-    // One run of each first, thrown away: it reads the artifact into the OS file cache.
+    // One run of each first, thrown away: it reads the artifact into the OS file cache (and
+    // on moto, creates the deployment's seal key).
     await coldStart(artifactUrl, localEvent, localEnv);
     await coldStart(artifactUrl, awsEvent, awsEnv);
+    await coldStart(artifactUrl, ec2Event, motoEnv, loggedInAs('web'));
+    await signIamEvent();
+    await coldStart(artifactUrl, iamEvent, motoEnv, loggedInAs('worker'));
     for (let i = 0; i < COLD_RUNS; i++) {
       runs.local.push(await coldStart(artifactUrl, localEvent, localEnv));
       const served = aws.aws.calls.length;
       runs.aws.push(await coldStart(artifactUrl, awsEvent, awsEnv));
       requests.push(wireTargets(aws.aws.calls.slice(served)));
+      runs['login-ec2'].push(await coldStart(artifactUrl, ec2Event, motoEnv, loggedInAs('web')));
+      await signIamEvent();
+      runs['login-iam'].push(await coldStart(artifactUrl, iamEvent, motoEnv, loggedInAs('worker')));
     }
+    // What a cold login sends, as moto writes it down: one more run of each, not measured.
+    const ec2Requests = (await account.record(async () => void (await coldStart(artifactUrl, ec2Event, motoEnv, loggedInAs('web'))))).map(describeRequest);
+    await signIamEvent();
+    const iamRequests = (await account.record(async () => void (await coldStart(artifactUrl, iamEvent, motoEnv, loggedInAs('worker'))))).map(describeRequest);
     const perRun = requests.map((map) => JSON.stringify(Object.fromEntries([...map].filter(([, n]) => n > 0).sort())));
     if (new Set(perRun).size !== 1) throw new Error(`cold starts made differing AWS requests: ${[...new Set(perRun)].join(' / ')}`);
 
@@ -129,6 +166,8 @@ export async function runColdStart(machine: string, log: (line: string) => void)
         ...figure('aws', 'aws (SSM and KMS clients; stand-ins on 127.0.0.1)', runs.aws, machine),
         awsRequestsPerColdStart: JSON.parse(perRun[0] ?? '{}') as Record<string, number>,
       },
+      { ...figure('login-ec2', 'aws, first EC2 login (moto_server on 127.0.0.1)', runs['login-ec2'], machine), awsRequests: ec2Requests },
+      { ...figure('login-iam', 'aws, first IAM login (moto_server on 127.0.0.1 as STS)', runs['login-iam'], machine), awsRequests: iamRequests },
     ];
     for (const f of figures) {
       log(
@@ -136,16 +175,19 @@ export async function runColdStart(machine: string, log: (line: string) => void)
           ` (import ${f.importMs.median.toFixed(0)}, first request ${f.firstRequestMs.median.toFixed(0)}; with Node's boot ${f.processStartToResponseMs.median.toFixed(0)} ms)`,
       );
     }
+    for (const f of figures) if (f.awsRequests) log(`    ${f.id} sent: ${f.awsRequests.join(', ')}`);
+    const serverStart = await runServerStart(machine, log);
     const { file: _file, ...described } = artifact;
-    return { artifact: described, figures };
+    return { artifact: described, figures, serverStart };
   } finally {
     await loopback?.close();
+    await account?.close();
     await local.dispose();
     await rm(work, { recursive: true, force: true });
   }
 }
 
-function figure(id: 'local' | 'aws', backend: string, reports: readonly ChildReport[], machine: string): ColdStartFigure {
+function figure(id: ColdStartId, backend: string, reports: readonly ChildReport[], machine: string): ColdStartFigure {
   const spread = (pick: (r: ChildReport) => number): Spread => {
     const values = reports.map(pick);
     return { median: median(values), max: Math.max(...values), min: Math.min(...values) };
@@ -162,8 +204,8 @@ function figure(id: 'local' | 'aws', backend: string, reports: readonly ChildRep
   };
 }
 
-/** One fresh `node`; its first request must be the secret, or the run is not a measurement. */
-async function coldStart(artifactUrl: string, eventFile: string, env: Record<string, string>): Promise<ChildReport> {
+/** One fresh `node`; its first request must be answered as `expected` says (by default: the secret), or the run is not a measurement. */
+async function coldStart(artifactUrl: string, eventFile: string, env: Record<string, string>, expected = isTheSecret): Promise<ChildReport> {
   const child = spawn(process.execPath, [CHILD, artifactUrl, eventFile], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -179,9 +221,12 @@ async function coldStart(artifactUrl: string, eventFile: string, env: Record<str
   } catch {
     throw new Error(`cold-start child exited ${code} without a report: ${stderr.trim().slice(-2000)}`);
   }
-  const secret = report.statusCode === 200 ? (JSON.parse(report.body) as { secret?: string }).secret : undefined;
-  if (secret !== SECRET_VALUE) throw new Error(`cold start's first request answered ${report.statusCode}: ${report.body.slice(0, 300)}`);
+  if (!expected(report)) throw new Error(`cold start's first request answered ${report.statusCode}: ${report.body.slice(0, 300)}`);
   return report;
+}
+
+function isTheSecret(report: ChildReport): boolean {
+  return report.statusCode === 200 && (JSON.parse(report.body) as { secret?: string }).secret === SECRET_VALUE;
 }
 
 /** Calls by their X-Amz-Target ("SSM.GetParameter" -> "AmazonSSM.GetParameter"): what went over the wire. */

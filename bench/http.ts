@@ -1,14 +1,17 @@
-// The local server (`npm start`, i.e. lambda/server.ts under tsx) in a process of its own,
-// under autocannon: token-authenticated GETs of one secret at 1, 10 and 50 connections.
+// The local server (`npm start`: the bundle's server entry, infra/bundle.ts) in a process of
+// its own, under autocannon: token-authenticated GETs of one secret at 1, 10 and 50 connections.
 // Latencies are taken from every response, at microsecond resolution (autocannon's own
 // histogram keeps whole milliseconds).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { PROJECT_ROOT } from './bundle';
+import { bundleLocalServer, LOCAL_SERVER_FILE } from '../infra/bundle';
 import { localFixture } from './local-fixture';
 import { percentile } from './measure';
+import { startServer, stopServer } from './server-process';
 
 export const CONNECTIONS = [1, 10, 50] as const;
 export const HTTP_SECONDS = 10;
@@ -27,11 +30,19 @@ export interface HttpFigure {
 
 export async function runHttp(machine: string, log: (line: string) => void): Promise<HttpFigure[]> {
   const fixture = await localFixture('http');
+  const build = await mkdtemp(join(tmpdir(), 'dssss-bench-http-'));
   let server: ChildProcess | undefined;
   try {
     const token = await fixture.login('web');
     await fixture.put(token, 'app/db-password', 'hunter2', ['web']);
-    const started = await startServer(fixture.dir);
+    bundleLocalServer(build);
+    // `npm start` without npm: the server on an ephemeral 127.0.0.1 port, data in the fixture's dir.
+    const started = await startServer(join(build, LOCAL_SERVER_FILE), {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: fixture.dir,
+      DSSSS_BACKEND: 'local',
+      DSSSS_DATA_DIR: fixture.dir,
+    });
     server = started.process;
     const url = `${started.url}/v1/secret/app/db-password`;
     const headers = { Reauthentication: token };
@@ -62,12 +73,9 @@ export async function runHttp(machine: string, log: (line: string) => void): Pro
     }
     return figures;
   } finally {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server!.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
-    }
+    await stopServer(server);
     await fixture.dispose();
+    await rm(build, { recursive: true, force: true });
   }
 }
 
@@ -79,36 +87,4 @@ async function load(url: string, headers: Record<string, string>, connections: n
   });
   const result = await instance;
   return { result, latencies };
-}
-
-/** `npm start` without npm: the server on an ephemeral 127.0.0.1 port, data in `dataDir`. */
-async function startServer(dataDir: string): Promise<{ process: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'lambda/server.ts'), '--port', '0', '--host', '127.0.0.1'], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, DSSSS_BACKEND: 'local', DSSSS_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`the local server did not start in 30 s: ${output}`));
-    }, 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-      if (url) {
-        clearTimeout(timer);
-        child.stdout?.off('data', onData);
-        child.stdout?.resume(); // keep draining what it prints, so it never blocks on a full pipe
-        resolve({ process: child, url });
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the local server exited (${code}) before listening: ${output}`));
-    });
-  });
 }

@@ -2,6 +2,7 @@
 // "Performance" section. Every row that has a target says whether it is met.
 
 import type { CallFigure } from './aws-calls';
+import { AWS_ROUNDS } from './aws-server';
 import { COLD_RUNS } from './cold-start';
 import { HTTP_SECONDS } from './http';
 import type { Machine } from './machine';
@@ -33,7 +34,9 @@ function formatTarget(check: Check): string {
           ? `${integer(check.target)} B`
           : check.unit === 'req/s'
             ? `${integer(check.target)}/s`
-            : String(check.target);
+            : check.unit === 'MiB'
+              ? `${check.target} MiB`
+              : String(check.target);
   return `${op} ${value}`;
 }
 
@@ -75,7 +78,7 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
   if (figures.coldStart) {
     const { artifact, figures: cold } = figures.coldStart;
     out.push(
-      `**Cold start**: a fresh \`node\` imports the Lambda artifact and serves one GET with a token; ${COLD_RUNS} runs each, after one discarded run:`,
+      `**Cold start**: a fresh \`node\` imports the Lambda artifact and serves one request: a GET with a token, or a container's first login; ${COLD_RUNS} runs each, interleaved, after one discarded run:`,
       '',
     );
     out.push(
@@ -88,6 +91,21 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
       );
     }
     out.push('');
+    const sent = cold.filter((f) => f.awsRequests).map((f) => `${f.id === 'login-ec2' ? 'the EC2 login' : 'the IAM login'} ${f.awsRequests!.join(', ')}`);
+    if (sent.length > 0) out.push(`What a cold login sent, as moto recorded it: ${sent.join('; ')}.`, '');
+    const start = figures.coldStart.serverStart;
+    if (start) {
+      out.push(
+        `**Local server start**: \`npm start\` (built) to its first answer, \`GET /v1/ready\` (seal keys loaded, store read), on a data dir an earlier start prepared; ${start.runs} runs each, interleaved, after a discarded one:`,
+        '',
+        '| Started by | median | min | max | Target |',
+        '| --- | --- | --- | --- | --- |',
+        `| \`npm start\` | ${formatMs(start.npmStartMs.median)} | ${formatMs(start.npmStartMs.min)} | ${formatMs(start.npmStartMs.max)} | ${targets(['median', 'start.npm.median'])} |`,
+        `| \`node scripts/start.mjs\` (what \`npm start\` runs, without npm) | ${formatMs(start.nodeStartMs.median)} | ${formatMs(start.nodeStartMs.min)} | ${formatMs(start.nodeStartMs.max)} |  |`,
+        `| \`node --import tsx lambda/server.ts\` (the sources, as \`npm start\` ran before) | ${formatMs(start.tsxStartMs.median)} | ${formatMs(start.tsxStartMs.min)} | ${formatMs(start.tsxStartMs.max)} |  |`,
+        '',
+      );
+    }
     const largest = artifact.largestInputs.slice(0, 5).map((i) => `${i.name} ${integer(i.bytes / 1000)} kB`).join(', ');
     out.push(
       `Artifact (infra/bundle.ts, as the CDK stack builds it: ESM, minified, split, \`${artifact.target}\`): **${integer(artifact.bytes)} bytes** in ${artifact.files} files, ${integer(artifact.gzipBytes)} gzipped, of which a cold GET loads ${integer(artifact.eagerBytes)}; ${targets(['', 'coldstart.artifact.bytes'])}. Largest parts: ${largest}.`,
@@ -143,8 +161,33 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
     out.push('');
   }
 
+  if (figures.awsServer) {
+    const { figures: ops, memory } = figures.awsServer;
+    out.push(
+      `**The server on AWS**: the bundle's server (as \`npm start\` runs it) with \`DSSSS_BACKEND=aws\` against moto_server on 127.0.0.1, one request at a time over one keep-alive connection; each request followed by the same AWS requests sent straight to moto; ${AWS_ROUNDS} interleaved rounds after a warm-up round, medians of the rounds' medians:`,
+      '',
+    );
+    out.push(
+      '| Operation | AWS requests it makes | Latency p50 | p99 | Those AWS requests alone | Server\'s share | Server CPU a request | Target |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const f of ops) {
+      const requests = Object.entries(f.awsRequests.reduce<Record<string, number>>((n, r) => ({ ...n, [r]: (n[r] ?? 0) + 1 }), {}))
+        .map(([r, n]) => (n === 1 ? r : `${n} × ${r}`))
+        .join(', ');
+      out.push(
+        `| ${f.operation} | ${requests} | ${formatMs(f.latencyMs)} | ${formatMs(f.p99Ms)} | ${formatMs(f.directMs)} | ${formatMs(f.serverShareMs)} | ${formatMicros(f.serverCpuUs)} | ${targets(['share', `aws.${f.id}.share`])} |`,
+      );
+    }
+    out.push(
+      '',
+      `Server memory after the load (${integer(memory.requestsServed)} requests): **${memory.rssMiB.toFixed(1)} MiB** resident (peak ${memory.peakRssMiB.toFixed(1)} MiB); ${targets(['', 'aws.rss'])}.`,
+      '',
+    );
+  }
+
   if (figures.http) {
-    out.push(`**HTTP**: the local server (\`lambda/server.ts\` under tsx, its own process) under autocannon, GET of one secret with a token, ${HTTP_SECONDS} s per row:`, '');
+    out.push(`**HTTP**: the local server (the bundle's server, as \`npm start\` runs it, its own process) under autocannon, GET of one secret with a token, ${HTTP_SECONDS} s per row:`, '');
     out.push('| Connections | GET/s | p50 | p99 | Target |', '| --- | --- | --- | --- | --- |');
     for (const f of figures.http) {
       const t = f.connections === 50 ? targets(['', 'http.50.rps'], ['p99', 'http.50.p99']) : '';

@@ -1,37 +1,46 @@
 // `npm run bench`: every figure behind the README's "Performance" section, written to
 // bench/results.json and printed as tables. `-- --check` also fails (exit 1) when a figure
-// misses its target by more than the margin; `-- --only=inprocess,coldstart,calls,http`
-// runs some suites and leaves results.json alone.
+// misses its target by more than the margin; `-- --only=inprocess,coldstart,calls,http,aws`
+// runs some suites and leaves results.json alone; `-- --only=aws --profile=DIR` runs the
+// AWS-mode server under --cpu-prof and --heap-prof and summarises where its CPU went.
 
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runAwsCalls } from './aws-calls';
+import { runAwsServer } from './aws-server';
 import { PROJECT_ROOT } from './bundle';
 import { runColdStart } from './cold-start';
 import { runHttp } from './http';
 import { runInProcess } from './in-process';
 import { describeMachine } from './machine';
+import { summarizeProfiles } from './profile-summary';
 import { renderReport } from './report';
 import { failures, judge, MARGIN, type Figures } from './targets';
 
-const SUITES = ['inprocess', 'coldstart', 'calls', 'http'] as const;
+const SUITES = ['inprocess', 'coldstart', 'calls', 'http', 'aws'] as const;
 type Suite = (typeof SUITES)[number];
 const RESULTS = new URL('./results.json', import.meta.url);
 
 class UsageError extends Error {}
 
 async function main(): Promise<number> {
-  let values: { check?: boolean; only?: string };
+  let values: { check?: boolean; only?: string; profile?: string };
   try {
-    ({ values } = parseArgs({ options: { check: { type: 'boolean', default: false }, only: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({ options: { check: { type: 'boolean', default: false }, only: { type: 'string' }, profile: { type: 'string' } }, strict: true }));
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}; usage: npm run bench [-- --check] [-- --only=${SUITES.join(',')}]`);
+    throw new UsageError(`${(err as Error).message}; usage: npm run bench [-- --check] [-- --only=${SUITES.join(',')}] [-- --profile=DIR]`);
   }
   const only = values.only?.split(',').map((s) => s.trim());
   const unknown = only?.filter((s) => !(SUITES as readonly string[]).includes(s)) ?? [];
   if (unknown.length > 0) throw new UsageError(`--only: unknown suite ${unknown.join(', ')}; choose from ${SUITES.join(', ')}`);
   const selected = (only ?? [...SUITES]) as Suite[];
+  if (values.profile !== undefined && (only === undefined || !selected.includes('aws'))) {
+    throw new UsageError('--profile profiles the aws suite: use it with --only=aws (its figures are taken on an unminified build, under the profiler)');
+  }
+  const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+  if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
 
   const machine = describeMachine();
   const started = performance.now();
@@ -54,6 +63,11 @@ async function main(): Promise<number> {
   if (selected.includes('http')) {
     log('\nHTTP: the local server under autocannon');
     figures.http = await runHttp(machine.label, log);
+  }
+  if (selected.includes('aws')) {
+    log('\nThe server on the AWS backends, against moto_server: latency and its own share, memory');
+    figures.awsServer = await runAwsServer(machine.label, log, profileDir);
+    if (profileDir !== undefined) log(`\n${await summarizeProfiles(profileDir)}\n(profiles and the build they ran in ${profileDir})`);
   }
 
   const durationSeconds = Math.round((performance.now() - started) / 100) / 10;

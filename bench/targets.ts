@@ -1,8 +1,9 @@
-// The targets of issue 5 and the README's own claims about AWS calls, judged against a
-// run's figures. Timings, sizes and throughput get a margin (noise between runs and
-// machines); call counts are exact.
+// The targets of issues 5 and 14 and the README's own claims about AWS calls, judged
+// against a run's figures. Timings, sizes and throughput get a margin (noise between runs
+// and machines); call counts are exact.
 
 import type { CallFigure, CountedService } from './aws-calls';
+import type { AwsServerResult } from './aws-server';
 import type { ColdStartResult } from './cold-start';
 import type { HttpFigure } from './http';
 import type { LatencyFigure } from './in-process';
@@ -32,6 +33,7 @@ export interface Figures {
   readonly coldStart?: ColdStartResult;
   readonly awsCalls?: readonly CallFigure[];
   readonly http?: readonly HttpFigure[];
+  readonly awsServer?: AwsServerResult;
 }
 
 /** The artifact target, "1.5 MB", read as 1,500,000 bytes. */
@@ -63,8 +65,14 @@ export function judge(figures: Figures): Check[] {
 
   if (figures.coldStart) {
     for (const f of figures.coldStart.figures) {
-      add(`coldstart.${f.id}.median`, `Cold start (import + first request), ${f.id} backends, median`, 'ms', '<=', 150, f.importAndFirstRequestMs.median);
+      if (f.id === 'local' || f.id === 'aws') {
+        add(`coldstart.${f.id}.median`, `Cold start (import + first request), ${f.id} backends, median`, 'ms', '<=', 150, f.importAndFirstRequestMs.median);
+      }
     }
+    const login = (id: string) => figures.coldStart?.figures.find((f) => f.id === id)?.importAndFirstRequestMs.median;
+    add('coldstart.login-ec2.median', 'First EC2 login of a cold container of the bundled artifact (import + login), median', 'ms', '<=', 150, login('login-ec2'), 'issue 14');
+    add('coldstart.login-iam.median', 'First IAM login of a cold container of the bundled artifact (import + login), median', 'ms', '<=', 100, login('login-iam'), 'issue 14');
+    add('start.npm.median', '`npm start` (built) to its first answer, median', 'ms', '<=', 300, figures.coldStart.serverStart?.npmStartMs.median, 'issue 14');
     add('coldstart.artifact.bytes', 'Lambda artifact, minified', 'bytes', '<=', ARTIFACT_MAX_BYTES, figures.coldStart.artifact.bytes);
     const wire = figures.coldStart.figures.find((f) => f.id === 'aws')?.awsRequestsPerColdStart;
     if (wire) {
@@ -106,6 +114,15 @@ export function judge(figures: Figures): Check[] {
     add('calls.delete.ssm', 'DELETE (soft: the latest read, a tombstone written): Parameter Store calls', 'calls', '==', 2, calls('delete', 'ssm'), 'README');
     add('calls.list-100.ssm', 'LIST limit=100: GetParametersByPath calls (ceil(100/10))', 'calls', '<=', 10, calls('list-100', 'ssm'), 'README');
     add('calls.list-all.ssm', 'LIST of 1,000 names, 10 pages of 100: GetParametersByPath calls', 'calls', '<=', 100, calls('list-all', 'ssm'), 'README');
+  }
+
+  if (figures.awsServer) {
+    const share = (id: string) => figures.awsServer?.figures.find((f) => f.id === id)?.serverShareMs;
+    add('aws.get.share', "AWS mode over the wire: the server's own share of a GET", 'ms', '<=', 0.5, share('get'), 'issue 14');
+    add('aws.put.share', "AWS mode over the wire: the server's own share of a PUT", 'ms', '<=', 1, share('put'), 'issue 14');
+    add('aws.login-ec2.share', "AWS mode over the wire: the server's own share of an uncached EC2 login", 'ms', '<=', 1.5, share('login-ec2'), 'issue 14');
+    add('aws.login-iam.share', "AWS mode over the wire: the server's own share of an IAM login (uncached by nature)", 'ms', '<=', 1.5, share('login-iam'), 'issue 14');
+    add('aws.rss', 'AWS mode, run from the bundle: resident memory after the load', 'MiB', '<=', 96, figures.awsServer.memory.rssMiB, 'issue 14');
   }
 
   if (figures.http) {
