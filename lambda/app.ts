@@ -171,18 +171,16 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     return c.json({ status: 'ok' });
   });
 
-  // Readiness: the seal keys load and the store answers. Says what failed and why, never more.
+  // Readiness: the seal keys load and the store answers. Says which failed and why, never
+  // more; the answer is shared for a few seconds (runtime.ts READINESS_TTL_MS).
   app.get('/v1/ready', async (c) => {
     operation(c, 'ready');
-    try {
-      await runtime.ready();
-    } catch (thrown) {
-      const err = toDssssError(thrown);
-      logFailure(err, thrown);
-      c.get('audit').code = err.code;
-      return c.json({ status: 'unready', error: { code: err.code, message: err.message } }, 503);
-    }
-    return c.json({ status: 'ready' });
+    const readiness = await runtime.ready();
+    if (readiness.ok) return c.json({ status: 'ready' });
+    const err = toDssssError(readiness.error);
+    logFailure(err, readiness.error);
+    c.get('audit').code = err.code;
+    return c.json({ status: 'unready', step: readiness.step, error: { code: err.code, message: err.message } }, 503);
   });
 
   app.get('/v1/auth', async (c) => {

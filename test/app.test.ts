@@ -3,6 +3,9 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_BODY_BYTES } from '../lambda/app';
+import { FileSecretStore } from '../lambda/adapters/file-store';
+import { DssssError } from '../lambda/core/errors';
+import { READINESS_TTL_MS } from '../lambda/runtime';
 import { MAX_SECRET_BYTES } from '../lambda/core/service';
 import { ACCOUNT, errorOf, localFixture, type Fixture } from './helpers';
 
@@ -20,6 +23,64 @@ describe('GET /v1/health', () => {
     const response = await f.request('GET', '/v1/health');
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('GET /v1/ready', () => {
+  const failing = (name: string, awsCode: string) => {
+    throw new DssssError('misconfigured', `the server cannot use ${name} (${awsCode}): its configuration or permissions are wrong`, 60, { service: 'kms', awsCode });
+  };
+
+  it('says ready when the seal keys load and the store answers', async () => {
+    const response = await f.request('GET', '/v1/ready');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ready' });
+  });
+
+  it('names the step that failed and why, logs the cause, and keeps its answer a while so a flood costs the store nothing', async () => {
+    const generateDataKey = vi.fn(async () => failing('KMS', 'AccessDeniedException'));
+    const broken = await localFixture({}, { wrapper: { generateDataKey, unwrap: generateDataKey } });
+    const log = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const response = await broken.request('GET', '/v1/ready');
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({
+        status: 'unready',
+        step: 'seal keys',
+        error: { code: 'misconfigured', message: 'the server cannot use KMS (AccessDeniedException): its configuration or permissions are wrong' },
+      });
+      expect(JSON.parse(String(log.mock.calls.at(-1)![0]))).toMatchObject({ level: 'error', code: 'misconfigured', service: 'kms', awsCode: 'AccessDeniedException' });
+      for (let i = 0; i < 5; i++) expect((await broken.request('GET', '/v1/ready')).status).toBe(503);
+      expect(generateDataKey).toHaveBeenCalledTimes(1);
+      broken.clock.time += READINESS_TTL_MS;
+      await broken.request('GET', '/v1/ready');
+      expect(generateDataKey).toHaveBeenCalledTimes(2);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it('tells a store that does not answer from seal keys that do not load', async () => {
+    const probe = await localFixture();
+    // The file store, with reads of secrets failing as a broken disk would.
+    const failingStore = await localFixture({ DSSSS_DATA_DIR: probe.dir }, {
+      store: new Proxy(new FileSecretStore(probe.dir), {
+        get: (target, key, receiver) =>
+          key === 'latest'
+            ? async () => {
+                throw Object.assign(new Error('EIO'), { code: 'EIO', syscall: 'read' });
+              }
+            : Reflect.get(target, key, receiver),
+      }),
+    });
+    const log = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const response = await failingStore.request('GET', '/v1/ready');
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ status: 'unready', step: 'store', error: { code: 'unavailable' } });
+    } finally {
+      log.mockRestore();
+    }
   });
 });
 
@@ -272,6 +333,17 @@ describe('writer roles', () => {
     expect((await put(await f.login('deployer'), 'new', 's', ['web'])).status).toBe(200);
     // Overwrite still follows the existing roles.
     expect((await put(await f.login('web'), 'new', 't', ['web'])).status).toBe(200);
+  });
+
+  it('refuse a caller who may not write before looking its roles up: no role-existence oracle, no IAM call', async () => {
+    const roleId = vi.fn(async (_account: string, name: string) => (name === 'web' ? 'AROAWEB' : undefined));
+    f = await localFixture({ DSSSS_WRITER_ROLES: 'deployer' }, { directory: { roleId } });
+    const web = await f.login('web');
+    expect(await errorOf(await put(web, 'new', 's', ['ghost']))).toMatchObject({ status: 403, code: 'forbidden' });
+    expect(await errorOf(await put(web, 'new', 's', ['web']))).toMatchObject({ status: 403, code: 'forbidden' });
+    expect(roleId).not.toHaveBeenCalled();
+    // A writer learns of the missing role.
+    expect(await errorOf(await put(await f.login('deployer'), 'new', 's', ['ghost']))).toMatchObject({ status: 400, code: 'unknown_role' });
   });
 });
 

@@ -165,15 +165,15 @@ export class SecretService {
     const roles = parseRoles(rawRoles, this.home);
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes > MAX_SECRET_BYTES) throw tooLarge(`the secret is ${bytes} bytes; the limit is ${MAX_SECRET_BYTES}`);
-    const roleIds = await this.pin(roles);
-    return this.write(caller, name, 'put', (head) => {
+    return this.write(caller, name, 'put', async (head) => {
       if (head?.payload.op === 'delete') {
         // Its last readers and the admins learn why; anyone else gets the refusal a live secret would give.
         if (!this.deps.policy.mayOverwrite(caller, head.payload)) this.deps.policy.assertMayWrite(caller, name, head.payload);
         throw conflict(`secret ${name} is deleted: a distinguished role restores or purges it before it is written again`);
       }
       this.deps.policy.assertMayWrite(caller, name, head?.payload);
-      return { op: 'put', value, roles, roleIds };
+      // Only a caller who may write learns whether a role exists (and costs an iam:GetRole).
+      return { op: 'put', value, roles, roleIds: await this.pin(roles) };
     });
   }
 
