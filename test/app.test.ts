@@ -495,6 +495,41 @@ describe('soft delete, restore, purge, history', () => {
   });
 });
 
+describe('rewrap, interrupted', () => {
+  it('started again after its first page, re-seals each name exactly once, changes no version, and frees the old key', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    const names = Array.from({ length: 23 }, (_, i) => `wrap/n${String(i).padStart(2, '0')}`);
+    for (const name of names) {
+      await put(web, name, `${name}-1`, ['web']);
+      await put(web, name, `${name}-2`, ['web']);
+    }
+    expect((await f.request('POST', '/v1/admin/seal-keys', { token: admin })).status).toBe(201);
+    const rewrap = async (next?: string) =>
+      (await (await f.request('POST', `/v1/admin/rewrap${next ? `?next=${encodeURIComponent(next)}` : ''}`, { token: admin })).json()) as { rewrapped: number; unchanged: number; next?: string };
+    // The run that was cut off: one page, then nothing.
+    const first = await rewrap();
+    expect(first.rewrapped).toBeGreaterThan(0);
+    expect(first.next).toBeDefined();
+    // The run again, from the start, to the end.
+    let total = { rewrapped: first.rewrapped, unchanged: 0 };
+    let next: string | undefined;
+    do {
+      const page = await rewrap(next);
+      total = { rewrapped: total.rewrapped + page.rewrapped, unchanged: total.unchanged + page.unchanged };
+      next = page.next;
+    } while (next);
+    expect(total).toEqual({ rewrapped: names.length, unchanged: first.rewrapped });
+    for (const name of names) {
+      expect(await (await f.request('GET', `/v1/secret/${name}`, { token: web })).json()).toMatchObject({ secret: `${name}-2`, version: 2 });
+      expect(await (await f.request('GET', `/v1/secret/${name}?version=1`, { token: web })).json()).toMatchObject({ secret: `${name}-1`, version: 1 });
+    }
+    const ring = (await (await f.request('GET', '/v1/admin/seal-keys', { token: admin })).json()) as { keys: { id: string; current: boolean }[] };
+    f.clock.time += 66 * 60_000;
+    const oldId = ring.keys.find((k) => !k.current)!.id;
+    expect((await f.request('DELETE', `/v1/admin/seal-keys/${oldId}`, { token: await f.login('dssssadmin') })).status).toBe(204);
+  });
+});
+
 describe('admin backup and restore-backup', () => {
   type Page = { sealKeys: Record<string, string>; secrets: { name: string; records: { seq: number; record: string }[] }[]; next?: string };
   async function backupAll(token: string): Promise<Page> {
