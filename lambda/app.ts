@@ -156,6 +156,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     }
     const document = c.req.header('authentication');
     if (document !== undefined) {
+      // A login in the request itself: a refusal counts as a refused login.
+      c.get('audit').auth = 'ec2';
       const login = await service.loginWithIdentityDocument(document, c.req.header('x-dssss-nonce'));
       c.header('Reauthentication', login.token);
       return identified(c, 'ec2', login.caller);
