@@ -9,7 +9,7 @@
 // Errors go out in each protocol's format and status, so the SDK's own parsing and retry
 // classification run. What a call does is the backend's (fake-aws.ts, over aws-world.ts).
 
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Hash } from '@smithy/hash-node';
@@ -333,6 +333,9 @@ export async function verifySignature(
   if (Math.abs(now - signingDate.getTime()) > SKEW_MS) {
     return { authError: new AwsError('SignatureDoesNotMatch', `Signature expired: ${req.headers['x-amz-date']} is now earlier or later than the allowed 15 minutes.`, 403) };
   }
+  // The signer takes a signed x-amz-content-sha256 as the body's hash: it must be the body's.
+  const declared = req.headers['x-amz-content-sha256'];
+  if (declared !== undefined && declared !== createHash('sha256').update(body).digest('hex')) return { authError: MISMATCH() };
   const names = signedList!.split(';');
   const headers: Record<string, string> = {};
   for (const name of names) {

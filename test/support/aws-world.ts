@@ -34,8 +34,8 @@ export interface StandInCredentials {
   /** AROA...:SESSION for a role session, AIDA... for a user. */
   readonly userId: string;
   readonly account: string;
-  /** ISO 8601; what IMDS reports for instance credentials. */
-  readonly expiration?: string | undefined;
+  /** When they expire, as IMDS reports for instance credentials; usable as the SDK's credentials as they are. */
+  readonly expiration?: Date | undefined;
 }
 
 export interface ParameterVersion {
@@ -245,7 +245,7 @@ export class AwsWorld {
       arn: `arn:aws:sts::${account}:assumed-role/${role}/${session}`,
       userId: `${roleId}:${session}`,
       account,
-      expiration: new Date(Date.now() + lifetimeMs).toISOString().replace(/\.\d+Z$/, 'Z'),
+      expiration: new Date(Math.floor((Date.now() + lifetimeMs) / 1000) * 1000),
     };
     this.addCredentials(credentials);
     return credentials;

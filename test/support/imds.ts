@@ -145,7 +145,7 @@ export class Imds {
           AccessKeyId: credentials.accessKeyId,
           SecretAccessKey: credentials.secretAccessKey,
           Token: credentials.sessionToken,
-          Expiration: credentials.expiration,
+          Expiration: credentials.expiration?.toISOString().replace(/\.\d+Z$/, 'Z'),
         }),
         'application/json',
       );
