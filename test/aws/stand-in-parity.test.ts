@@ -11,7 +11,7 @@ import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { probe, signedStsCall, type Outcome, type ProbeTarget } from '../support/aws-probes';
+import { probe, signedStsCall, standInTarget, type Outcome, type ProbeTarget } from '../support/aws-probes';
 import { FakeAws, type AwsServer } from '../support/fake-aws';
 
 const endpoint = inject('awsEndpoint');
@@ -116,20 +116,11 @@ async function createRole(role: string): Promise<void> {
   });
 }
 
-const standInTarget = (): ProbeTarget => ({
-  endpoint: server.url,
-  kmsKeyId: keyId,
-  account: MOTO_ACCOUNT,
-  instanceWithRole: async (role) => standIn.addInstance(standIn.newInstanceId(), MOTO_ACCOUNT, role).instanceId,
-  table: async (name, key) => standIn.createTable(name, key),
-  session: async (role, session) => standIn.assumeRole(role, session),
-});
-
 describe('the shared AWS stand-in against moto_server', () => {
   it('answers every probe as moto does, or as AWS does where moto does not', async () => {
     const run = randomBytes(4).toString('hex');
     const motoOutcomes = await probe({ ...motoTarget, kmsKeyId: keyId }, `moto-${run}`);
-    const standInOutcomes = await probe(standInTarget(), `stand-in-${run}`);
+    const standInOutcomes = await probe(standInTarget(standIn, server.url, keyId), `stand-in-${run}`);
     expect(Object.keys(standInOutcomes).sort()).toEqual(Object.keys(motoOutcomes).sort());
     // Every probe's pair side by side, so one failure shows all the differences.
     const expected: Record<string, Outcome> = {};

@@ -22,6 +22,7 @@ import {
   type ParameterTier,
 } from '@aws-sdk/client-ssm';
 import { XMLParser } from 'fast-xml-parser';
+import type { FakeAws } from './fake-aws';
 
 export type Outcome = unknown;
 
@@ -43,6 +44,18 @@ export interface ProbeTarget {
   table(name: string, key: string): Promise<void>;
   /** Session credentials of `role` named `session`, as AssumeRole gives them (undefined: no STS here). */
   session(role: string, session: string): Promise<Credentials | undefined>;
+}
+
+/** The stand-in as a probe target: mocked (no endpoint) or served at `endpoint`. */
+export function standInTarget(fake: FakeAws, endpoint: string | undefined, kmsKeyId = 'alias/parity'): ProbeTarget {
+  return {
+    endpoint,
+    kmsKeyId,
+    account: fake.account,
+    instanceWithRole: async (role) => fake.addInstance(fake.newInstanceId(), fake.account, role).instanceId,
+    table: async (name, key) => fake.createTable(name, key),
+    session: async (role, session) => fake.assumeRole(role, session),
+  };
 }
 
 const CLIENT = { region: 'us-east-1', maxAttempts: 1, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };

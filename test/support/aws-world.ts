@@ -124,7 +124,6 @@ export function randomId(length: number): string {
 }
 
 const REGION = 'us-east-1';
-export const KMS_KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/test';
 /** Standard-tier values hold 4,096 characters, Advanced 8,192 (Parameter Store's tiers). */
 const STANDARD_LIMIT = 4096;
 const ADVANCED_LIMIT = 8192;
@@ -390,9 +389,9 @@ export class AwsWorld {
     return { Plaintext: plaintext, CiphertextBlob: blob, KeyId: keyId };
   }
 
-  /** The stand-in holds every key: a key ARN is itself, any other key id or alias the one test key. */
+  /** The stand-in holds every key: a key ARN is itself, any other key id or alias the account's one test key. */
   private keyArn(keyId: string): string {
-    return /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\//.test(keyId) ? keyId : KMS_KEY_ARN;
+    return /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:key\//.test(keyId) ? keyId : `arn:aws:kms:${REGION}:${this.account}:key/test`;
   }
 
   private decrypt(input: { CiphertextBlob?: Uint8Array; KeyId?: string; EncryptionContext?: Record<string, string> }) {

@@ -10,33 +10,24 @@ import { fetchIdentityDocument, signGetCallerIdentity } from '../../cli/credenti
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createRuntime } from '../../lambda/runtime';
-import { probe, type ProbeTarget } from './aws-probes';
+import { probe, standInTarget } from './aws-probes';
 import { FakeAws, type AwsServer } from './fake-aws';
 
 const ACCOUNT = '111122223333';
-
-const target = (fake: FakeAws, endpoint: string | undefined): ProbeTarget => ({
-  endpoint,
-  kmsKeyId: 'alias/parity',
-  account: ACCOUNT,
-  instanceWithRole: async (role) => fake.addInstance(fake.newInstanceId(), ACCOUNT, role).instanceId,
-  table: async (name, key) => fake.createTable(name, key),
-  session: async (role, session) => fake.assumeRole(role, session),
-});
 
 describe('the mocked clients and the wire', () => {
   it('give the same outcome for every probe', async () => {
     const mocked = new FakeAws({ account: ACCOUNT });
     let viaMocks: Record<string, unknown>;
     try {
-      viaMocks = await probe(target(mocked, undefined), 'mocked');
+      viaMocks = await probe(standInTarget(mocked, undefined), 'mocked');
     } finally {
       mocked.restore();
     }
     const wired = new FakeAws({ mock: false, account: ACCOUNT });
     const server = await wired.serve();
     try {
-      const { callerIdentity, ...viaWire } = await probe(target(wired, server.url), 'wired');
+      const { callerIdentity, ...viaWire } = await probe(standInTarget(wired, server.url), 'wired');
       expect(callerIdentity).toEqual([true, true, true]); // STS is served on the wire only
       expect(viaMocks).toEqual(viaWire);
       expect(Object.keys(viaWire).length).toBeGreaterThan(50);

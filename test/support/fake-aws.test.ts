@@ -336,7 +336,7 @@ describe("each instance's IMDS", () => {
   beforeAll(() => {
     instance = fake.addInstance(id, ACCOUNT, 'web');
   });
-  beforeEach(() => fake.imdsFault(id, undefined));
+  beforeEach(() => fake.imds.fault(id, undefined));
 
   const token = async (instanceId = id, ttl: string | null = '60') =>
     fetch(`${aws.imdsUrl(instanceId)}/latest/api/token`, { method: 'PUT', headers: ttl === null ? {} : { 'X-aws-ec2-metadata-token-ttl-seconds': ttl } });
@@ -383,13 +383,13 @@ describe("each instance's IMDS", () => {
   it('fails the first requests of an instance as told, and the client retries past them', async () => {
     const backoff = () => new Backoff({ forMs: 60_000, sleep: async () => undefined });
     for (const fault of [{ kind: 'error', status: 503, count: 2 }, { kind: 'refuse', count: 2 }] as const) {
-      fake.imdsFault(id, fault);
+      fake.imds.fault(id, fault);
       const before = fake.imds.requests(id);
       await expect(fetchIdentityDocument(aws.imdsUrl(id)), fault.kind).rejects.toThrow(/IMDS/);
       expect(await fetchIdentityDocument(aws.imdsUrl(id), backoff())).toBe(instance.signedDocument());
       expect(fake.imds.requests(id) - before, fault.kind).toBe(4); // the failed token request, one more, then token and document
     }
-    fake.imdsFault(id, { kind: 'slow', delayMs: 150, count: 1 });
+    fake.imds.fault(id, { kind: 'slow', delayMs: 150, count: 1 });
     const started = performance.now();
     expect(await fetchIdentityDocument(aws.imdsUrl(id))).toBe(instance.signedDocument());
     expect(performance.now() - started).toBeGreaterThanOrEqual(145);

@@ -7,11 +7,13 @@
 //   every instance's IMDS (aws-wire.ts, imds.ts), for AWS_ENDPOINT_URL.
 //
 //   const fake = new FakeAws({ mock: false });
-//   const instance = fake.addInstance('i-0123456789abcdef0', fake.account, 'web');  // EC2, IAM, IMDS, STS
+//   const instance = fake.addInstance(fake.newInstanceId(), fake.account, 'web');  // EC2, IAM, IMDS, STS
+//   const task = fake.assumeRole('billing', 'task-1');  // credentials STS knows
 //   fake.createTable('bookkeeping', 'k');
-//   fake.setQuotas(AWS_DEFAULT_QUOTAS, { scale: 10 });  // quotas.ts: token buckets
-//   fake.setLatency('SSM', { ms: 20, jitterMs: 10 });
-//   const aws = await fake.serve();  // aws.url, aws.imdsUrl(instance.instanceId)
+//   fake.setQuotas(AWS_DEFAULT_QUOTAS, { scale: 10 });  // aws-quotas.ts: token buckets
+//   fake.setLatency('SSM', { ms: 2, jitterMs: 1 });      // real ms: divide AWS's by the scale
+//   const aws = await fake.serve();  // aws.url; aws.imdsUrl(instance.instanceId)
+//   fake.imds.fault(instance.instanceId, { kind: 'error', status: 503, count: 2 });
 //   ... fake.counts()['SSM.GetParameter'] -> { requests, throttled }
 //
 // Every call lands in `calls` ("SSM.GetParameter", ...) and `counts()`; `arm` fails a call
@@ -37,7 +39,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { Quotas, type QuotaOptions, type QuotaTable } from './aws-quotas';
 import { serveAws, TransportFault, type AwsServer } from './aws-wire';
 import { AwsError, AwsWorld, type CallContext, type ParameterVersion, type Service, type StandInCredentials, type World } from './aws-world';
-import { Imds, type ImdsFault } from './imds';
+import { Imds } from './imds';
 
 export { AWS_DEFAULT_QUOTAS, AWS_HIGHER_THROUGHPUT_QUOTAS, type QuotaTable } from './aws-quotas';
 export type { AwsServer } from './aws-wire';
@@ -147,6 +149,7 @@ export class FakeAws {
   readonly account: string;
   /** Every call made, in order: "SSM.GetParameter", "KMS.Decrypt", ... (unless `callLog: false`). */
   readonly calls: string[] = [];
+  /** Every instance's IMDS: `imds.fault(id, ...)` makes its next requests slow, 5xx or refused; `imds.requests(id)` counts them. */
   readonly imds: Imds;
   private readonly world: AwsWorld;
   private readonly callLog: boolean;
@@ -166,7 +169,6 @@ export class FakeAws {
     this.imds = new Imds({
       instance: (id) => this.world.state.instances.get(id),
       credentials: (key) => this.world.state.credentials.get(key),
-      roleId: (role) => this.world.roleId(role),
       profileId: (arn) => this.world.state.profiles.get(arn.slice(arn.lastIndexOf('/') + 1))?.id,
       ca: () => this.ca,
     });
@@ -276,12 +278,6 @@ export class FakeAws {
     this.quotas = table === undefined ? undefined : new Quotas(table, options);
   }
 
-  /** The tokens a quota group holds now (for a report, or a test). */
-  quotaTokens(group: string): number {
-    if (!this.quotas) throw new Error('no quotas are set');
-    return this.quotas.available(group);
-  }
-
   /** A delay before each answer of `service` (or every service); 0 by default. */
   setLatency(service: Service | 'all', latency: Latency | undefined): void {
     const services: Service[] = service === 'all' ? ['SSM', 'KMS', 'EC2', 'IAM', 'STS', 'DynamoDB', 'EventBridge'] : [service];
@@ -298,11 +294,6 @@ export class FakeAws {
 
   disarm(): void {
     this.fault = undefined;
-  }
-
-  /** Makes the instance's next `fault.count` IMDS requests slow, 5xx or refused; undefined clears it. */
-  imdsFault(instanceId: string, fault: ImdsFault | undefined): void {
-    this.imds.fault(instanceId, fault);
   }
 
   // ---- the world ----

@@ -22,12 +22,13 @@ export interface ImdsFault {
 export interface ImdsSource {
   instance(instanceId: string): InstanceRecord | undefined;
   credentials(accessKeyId: string): StandInCredentials | undefined;
-  roleId(role: string): string | undefined;
   profileId(profileArn: string): string | undefined;
   ca(): DevCa;
 }
 
 const MAX_TTL_SECONDS = 21_600;
+/** Past this many live tokens, expired ones are forgotten (a long simulation asks for many). */
+const MAX_TOKENS = 50_000;
 /** No fault waits longer than this: a test's mistake must not hang the suite. */
 const MAX_DELAY_MS = 10_000;
 
@@ -85,6 +86,11 @@ export class Imds {
     return signed;
   }
 
+  private forgetExpiredTokens(): void {
+    const now = Date.now();
+    for (const [token, session] of this.tokens) if (session.expires < now) this.tokens.delete(token);
+  }
+
   /** One request for `instanceId`'s IMDS; `path` is what follows the instance's base URL. */
   async serve(instanceId: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requestCounts.set(instanceId, this.requests(instanceId) + 1);
@@ -110,6 +116,7 @@ export class Imds {
       const ttl = Number(req.headers['x-aws-ec2-metadata-token-ttl-seconds']);
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) return text(res, 400, 'Bad Request');
       const token = randomBytes(42).toString('base64url');
+      if (this.tokens.size >= MAX_TOKENS) this.forgetExpiredTokens();
       this.tokens.set(token, { instanceId, expires: Date.now() + ttl * 1000 });
       res.setHeader('x-aws-ec2-metadata-token-ttl-seconds', String(ttl));
       return text(res, 200, token);
