@@ -2,7 +2,8 @@
 // aws-probes.ts through the mocked SDK clients and over the wire give the same outcomes; and
 // dssss on its AWS backends, with the SDK pointed at the stand-in by AWS_ENDPOINT_URL as the
 // fleet simulation points it, logs an instance in with the document its IMDS serves, and
-// with that instance's role credentials, and rides out a failed call on the SDK's retry.
+// with that instance's role credentials, publishes its change events to the stand-in's
+// EventBridge, and rides out a failed call on the SDK's retry.
 // Isolated: it patches the SDK's classes, then sets AWS_ENDPOINT_URL for the process.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +58,7 @@ describe('dssss on its AWS backends, over the wire', () => {
       DSSSS_SERVER_ID: 'dssss-stand-in',
       DSSSS_AUDIT_LOG: 'off',
       DSSSS_READ_CACHE_SECONDS: '0',
+      DSSSS_EVENT_BUS: 'dssss-changes',
     });
     app = createApp(await createRuntime(config));
   });
@@ -71,6 +73,7 @@ describe('dssss on its AWS backends, over the wire', () => {
     const token = await ec2Login.text();
     const put = await app.request('/v1/secret/app/db', { method: 'PUT', headers: { Reauthentication: token }, body: JSON.stringify({ Secret: 'hunter2', Roles: ['web'] }) });
     expect(put.status).toBe(200);
+    expect(fake.events()).toMatchObject([{ EventBusName: 'dssss-changes', Source: 'dssss', DetailType: 'dssss change', Detail: expect.stringContaining('"name":"app/db"') }]);
 
     const signed = await signGetCallerIdentity('dssss-stand-in', { AWS_ENDPOINT_URL: aws.url }, async () => instance.credentials);
     const iamLogin = await app.request('/v1/auth/iam', { method: 'POST', body: JSON.stringify(signed) });
