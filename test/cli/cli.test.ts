@@ -4,62 +4,32 @@
 // users install (dist/dssss.mjs, built by the global setup) in a child process. Nothing
 // leaves 127.0.0.1.
 
-import { execFile } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { execFile, spawn } from 'node:child_process';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { environmentName, isProtectedVariable } from '../../cli/commands';
+import { environmentName, isProtectedVariable } from '../../cli/commands/exec';
 import { main } from '../../cli/main';
 import { CLIENT_FILE } from '../../scripts/build';
-import { localFixture, type Fixture } from '../helpers';
-
-const IMDS_SESSION = 'imds-session-token';
+import { ACCOUNT, localFixture, type Fixture } from '../helpers';
+import { INSTANCE_ROLE_KEY, listen, startImds, startSts, type ImdsStandIn, type StsStandIn } from './stand-ins';
 
 let f: Fixture;
 let api: ServerType;
 let url: string;
 let home: string;
-const imds = { url: '', server: undefined as Server | undefined, document: '', hits: 0, failures: 0 };
-const sts = { url: '', server: undefined as Server | undefined, role: 'worker', hits: 0 };
-
-function listen(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => handler(req, res, body));
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
-}
+let imds: ImdsStandIn;
+let sts: StsStandIn;
 
 beforeAll(async () => {
-  // IMDSv2 as EC2 serves it: a session token by PUT, then the document with it, in 64-character lines.
-  ({ server: imds.server, url: imds.url } = await listen((req, res) => {
-    imds.hits++;
-    if (imds.failures > 0) {
-      imds.failures--;
-      res.writeHead(500).end();
-    } else if (req.method === 'PUT' && req.url === '/latest/api/token' && req.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
-      res.end(IMDS_SESSION);
-    } else if (req.url === '/latest/dynamic/instance-identity/rsa2048' && req.headers['x-aws-ec2-metadata-token'] === IMDS_SESSION) {
-      res.end(imds.document.replace(/(.{64})/g, '$1\n'));
-    } else {
-      res.writeHead(401).end();
-    }
-  }));
-  // STS, as moto answers GetCallerIdentity (it does not check signatures; the real one does).
-  ({ server: sts.server, url: sts.url } = await listen((_req, res) => {
-    sts.hits++;
-    res.writeHead(200, { 'Content-Type': 'text/xml' }).end(
-      `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:sts::123456789012:assumed-role/${sts.role}/task</Arn>` +
-        '<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>',
-    );
-  }));
-  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: '111122223333,123456789012' });
+  imds = await startImds();
+  sts = await startSts(() => ({ account: ACCOUNT, role: imds.role, instanceId: imds.instanceId }));
+  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},123456789012` });
   api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => api.once('listening', resolve));
   url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
@@ -68,12 +38,13 @@ beforeAll(async () => {
 
 afterAll(() => {
   api.close();
-  imds.server?.close();
-  sts.server?.close();
+  imds.server.close();
+  sts.server.close();
 });
 
 beforeEach(async () => {
   imds.document = await f.identity('web');
+  imds.role = undefined;
 });
 
 interface Run {
@@ -133,13 +104,13 @@ function bundled(args: string[], env: Record<string, string>, input: string | un
 }
 
 describe('dssss login', () => {
-  it('on EC2 (IMDS answers): logs in with the identity document and caches the token in a 0600 file', async () => {
+  it('on EC2 without an instance role: logs in with the identity document and caches the token in a 0600 file', async () => {
     const tokenFile = join(home, 'ec2', 'token.json');
-    const hits = imds.hits;
+    const hits = imds.requests.length;
     const run = await dssss(['login'], { tokenFile, bundle: true });
     expect(run).toMatchObject({ code: 0, stdout: '' });
     expect(run.stderr).toMatch(/logged in as role web \(ec2\)/);
-    expect(imds.hits).toBeGreaterThan(hits);
+    expect(imds.requests.slice(hits)).toContain('GET /latest/dynamic/instance-identity/rsa2048');
     expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
     const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { role: string; method: string }> };
     expect(cache.tokens[url]).toMatchObject({ role: 'web', method: 'ec2' });
@@ -210,12 +181,12 @@ describe('dssss login', () => {
   });
 
   it('reads AWS_EC2_METADATA_DISABLED as the SDK does: any value but false keeps IMDS out of it', async () => {
-    const hits = imds.hits;
+    const hits = imds.requests.length;
     for (const value of ['1', 'yes', 'TRUE']) {
       const run = await dssss(['login'], { tokenFile: join(home, `off-${value}.json`), env: { AWS_EC2_METADATA_DISABLED: value } });
       expect(run.code).toBe(3);
     }
-    expect(imds.hits).toBe(hits);
+    expect(imds.requests.length).toBe(hits);
   });
 
   it('refuses a server URL that would send credentials in the clear or carries a password', async () => {
@@ -238,16 +209,16 @@ describe('dssss login', () => {
     const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { token: string; expiresAt: string }> };
     cache.tokens[url]!.expiresAt = new Date(Date.now() - 1000).toISOString();
     await writeFile(tokenFile, JSON.stringify(cache));
-    let hits = imds.hits;
+    let hits = imds.requests.length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
-    expect(imds.hits).toBeGreaterThan(hits);
+    expect(imds.requests.length).toBeGreaterThan(hits);
 
     const fresh = JSON.parse(await readFile(tokenFile, 'utf8')) as typeof cache;
     fresh.tokens[url]!.token = 'dssss.v1.forged';
     await writeFile(tokenFile, JSON.stringify(fresh));
-    hits = imds.hits;
+    hits = imds.requests.length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
-    expect(imds.hits).toBeGreaterThan(hits);
+    expect(imds.requests.length).toBeGreaterThan(hits);
   });
 });
 
