@@ -28,12 +28,14 @@ let sts: StsStandIn;
 
 beforeAll(async () => {
   imds = await startImds();
+  home = await mkdtemp(join(tmpdir(), 'dssss-cli-'));
   sts = await startSts(() => ({ account: ACCOUNT, role: imds.role, instanceId: imds.instanceId }));
   f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},123456789012` });
   api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => api.once('listening', resolve));
   url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  home = await mkdtemp(join(tmpdir(), 'dssss-cli-'));
+  // The instance behind IMDS's role credentials (STS names it as the session).
+  await f.registry.register(imds.instanceId, ACCOUNT, 'web');
 });
 
 afterAll(() => {
@@ -53,25 +55,14 @@ interface Run {
   stderr: string;
 }
 
-/** The real bin, with an environment that holds no AWS credentials unless a test gives some. */
 /**
  * One `dssss` command. In this process (cli/main.ts, with its own io and the environment it
  * would have) unless it must be a process of its own: `exec` (its child inherits the stdio),
  * `dev`, and the commands a test runs as the installed bundle (`bundle: true`).
  */
-async function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string; bundle?: boolean } = {}): Promise<Run> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH!,
-    HOME: home,
-    DSSSS_URL: url,
-    DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    // No waiting out failures unless a test asks for it (the retry tests below).
-    DSSSS_RETRY_FOR: '0',
-    ...options.env,
-  };
-  if (options.bundle || args[0] === 'exec' || args[0] === 'dev') return bundled(args, env, options.input);
+async function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string; bundle?: boolean; cwd?: string } = {}): Promise<Run> {
+  const env = environment(options);
+  if (options.bundle || args[0] === 'exec' || args[0] === 'dev') return bundled(args, env, options.input, options.cwd);
   let stdout = '';
   let stderr = '';
   const sink = (append: (text: string) => void) =>
@@ -81,22 +72,31 @@ async function dssss(args: string[], options: { env?: Record<string, string>; in
         done();
       },
     });
-  // The AWS SDK's credential chain reads process.env, as it would in a process of its own;
-  // a worker thread's process.env is its own, and this file runs one command at a time.
-  const saved = process.env;
-  process.env = env;
-  try {
-    const code = await main(args, { env, stdin: Readable.from([Buffer.from(options.input ?? '')]), stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)) });
-    return { code, stdout, stderr };
-  } finally {
-    process.env = saved;
-  }
+  const code = await main(args, { env, stdin: Readable.from([Buffer.from(options.input ?? '')]), stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)), cwd: options.cwd ?? home });
+  return { code, stdout, stderr };
+}
+
+/** The environment a command gets: no AWS credentials unless a test gives some, IMDS on the stand-in, no retries. */
+function environment(options: { env?: Record<string, string>; tokenFile?: string }): Record<string, string> {
+  return {
+    PATH: process.env.PATH!,
+    HOME: home,
+    DSSSS_URL: url,
+    DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
+    // Signed for the STS stand-in: a request signed for real STS would be forwarded there.
+    AWS_ENDPOINT_URL_STS: sts.url,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    // No waiting out failures unless a test asks for it (the retry tests below).
+    DSSSS_RETRY_FOR: '0',
+    ...options.env,
+  };
 }
 
 /** dist/dssss.mjs in a child process, as users run it. */
-function bundled(args: string[], env: Record<string, string>, input: string | undefined): Promise<Run> {
+function bundled(args: string[], env: Record<string, string>, input: string | undefined, cwd = home): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLIENT_FILE, ...args], { env, cwd: home, timeout: 30_000 }, (err, stdout, stderr) =>
+    const child = execFile(process.execPath, [CLIENT_FILE, ...args], { env, cwd, timeout: 30_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
     child.stdin!.end(input ?? '');
@@ -514,5 +514,259 @@ describe('environmentName', () => {
     ['token', '', 'TOKEN'],
   ])('%s under %s is %s', (name, prefix, variable) => {
     expect(environmentName(name, prefix)).toBe(variable);
+  });
+});
+
+describe('login on EC2 with an instance role (issue 17)', () => {
+  it("logs in by IAM with the role's credentials from IMDSv2 (one STS call on the server, no document), with the nonce", async () => {
+    imds.role = 'web';
+    const nonceFile = join(home, 'role-instance', 'nonce');
+    const before = { imds: imds.requests.length, sts: sts.keys.length };
+    const run = await dssss(['login'], { tokenFile: join(home, 'role.json'), env: { DSSSS_NONCE_FILE: nonceFile }, bundle: true });
+    expect(run.stderr).toMatch(/logged in as role web \(iam\)/);
+    expect(run.code).toBe(0);
+    const read = imds.requests.slice(before.imds);
+    expect(read).toContain('GET /latest/meta-data/iam/security-credentials/');
+    expect(read).toContain('GET /latest/meta-data/iam/security-credentials/web');
+    expect(read).not.toContain('GET /latest/dynamic/instance-identity/rsa2048');
+    expect(sts.keys.slice(before.sts)).toEqual([INSTANCE_ROLE_KEY]);
+    // The nonce went with it: the instance is now bound, and a login with another nonce is refused.
+    const thief = await dssss(['login'], { tokenFile: join(home, 'role-thief.json'), env: { DSSSS_NONCE_FILE: join(home, 'role-thief-nonce') } });
+    expect(thief.code).toBe(3);
+    expect((await dssss(['login'], { tokenFile: join(home, 'role2.json'), env: { DSSSS_NONCE_FILE: nonceFile } })).code).toBe(0);
+  });
+
+  it('logs in with the identity document when told to (--method ec2), role or not', async () => {
+    imds.role = 'web';
+    const run = await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'forced-ec2.json') });
+    expect(run.stderr).toMatch(/\(ec2\)/);
+    expect(run.code).toBe(0);
+  });
+
+  it('reads IMDS at the endpoint its environment names, path and all', async () => {
+    const mounted = await startImds('/i-0aaaabbbbccccdddd');
+    try {
+      mounted.document = await f.identity('worker');
+      const run = await dssss(['login'], { tokenFile: join(home, 'mounted.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: `${mounted.url}/` } });
+      expect(run.stderr).toMatch(/logged in as role worker \(ec2\)/);
+      expect(mounted.requests.length).toBeGreaterThan(0);
+      expect(mounted.requests.every((r) => r.split(' ')[1]!.startsWith('/i-0aaaabbbbccccdddd/latest/'))).toBe(true);
+    } finally {
+      mounted.server.close();
+    }
+  });
+
+  it('takes a 4xx from IMDS as final (exit 3 at once, whatever the budget), and retries a 5xx', async () => {
+    let hits = 0;
+    const refusing = await listen((req, res) => {
+      hits++;
+      if (req.method === 'PUT') res.end('session');
+      else res.writeHead(403).end();
+    });
+    try {
+      const run = await dssss(['login', '--method', 'ec2', '--retry-for', '30'], { tokenFile: join(home, 'refused.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: refusing.url } });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/^dssss: could not read the instance identity document from IMDS \(status 403; .*hop limit.*\) \(imds_unavailable\)\n$/);
+      expect(hits).toBe(2); // a session token, one refused read: no retry
+    } finally {
+      refusing.server.close();
+    }
+    imds.role = 'web';
+    imds.failures = 3;
+    // The instance is bound to its nonce by the first test of this block.
+    const flaky = await dssss(['login', '--retry-for', '20'], { tokenFile: join(home, 'role-flaky.json'), env: { DSSSS_NONCE_FILE: join(home, 'role-instance', 'nonce') } });
+    expect(flaky.stderr).toMatch(/\(iam\)/);
+    expect(imds.failures).toBe(0);
+  });
+});
+
+describe('everyday commands', () => {
+  it('ls -l shows version, updated, writer and roles of each name', async () => {
+    await dssss(['put', 'long/a', '--roles', 'web,worker'], { input: 'x' });
+    await dssss(['put', 'long/a', '--roles', 'web,worker'], { input: 'y' });
+    const run = await dssss(['ls', '-l', 'long']);
+    expect(run.code).toBe(0);
+    const [header, row, ...rest] = run.stdout.split('\n');
+    expect(header).toBe('NAME\tVERSION\tUPDATED\tBY\tROLES');
+    expect(row).toMatch(/^long\/a\t2\t\d{4}-\d\d-\d\dT[^\t]+\tweb\/i-[0-9a-f]+\tweb,worker$/);
+    expect(rest).toEqual(['']);
+    expect(run.stdout).not.toMatch(/\by\b/);
+  });
+
+  it('--version, help, help COMMAND; an unknown command or option is one line and exit 2', async () => {
+    expect((await dssss(['--version'])).stdout).toMatch(/^dssss \d+\.\d+\.\d+\n$/);
+    const help = await dssss(['help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    for (const name of ['login', 'get', 'put', 'ls', 'exec', 'dev', 'admin']) expect(help.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
+    const get = await dssss(['help', 'get']);
+    expect(get.stdout).toMatch(/^usage: dssss get NAME/);
+    expect(get.stdout).toContain('--watch');
+    expect((await dssss(['exec', '--help'])).stdout).toMatch(/^usage: dssss exec/);
+    for (const [args, line] of [
+      [['frobnicate'], /^dssss: unknown command "frobnicate": dssss help lists them\n$/],
+      [['help', 'frobnicate'], /^dssss: unknown command "frobnicate"/],
+      [['dev', 'identity', '--rol', 'web'], /^dssss: dev identity: unknown option --rol \(see dssss help dev\)\n$/],
+      [['get', 'a', '--verison', '2'], /^dssss: get: unknown option --verison \(see dssss help get\)\n$/],
+      [['get', 'a', '--version'], /^dssss: get: --version needs a value/],
+      [['get'], /^dssss: get: missing argument/],
+      [['ls', 'a', 'b'], /^dssss: ls: unexpected argument "b"/],
+    ] as const) {
+      const run = await dssss([...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(line);
+    }
+  });
+});
+
+describe('the client against a local server: dev login, login --document, the data dir', () => {
+  it('dev login logs in as a fake instance of the role (no IMDS), and later commands use its token', async () => {
+    const tokenFile = join(home, 'dev-login.json');
+    const env = { DSSSS_DATA_DIR: f.dir, AWS_EC2_METADATA_DISABLED: 'true' };
+    const login = await dssss(['dev', 'login', '--role', 'worker', '--account', ACCOUNT], { tokenFile, env });
+    expect(login.stderr).toMatch(/logged in as role worker \(a fake instance/);
+    expect(login.code).toBe(0);
+    expect(await dssss(['put', 'devlogin/x', '--roles', 'worker'], { tokenFile, env, input: 'from a laptop' })).toMatchObject({ code: 0 });
+    expect(await dssss(['get', 'devlogin/x'], { tokenFile, env })).toMatchObject({ code: 0, stdout: 'from a laptop' });
+    const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { method: string }> };
+    expect(cache.tokens[url]?.method).toBe('document');
+  });
+
+  it('login --document FILE logs in with that document', async () => {
+    const file = join(home, 'document.txt');
+    await writeFile(file, await f.identity('billing'));
+    const run = await dssss(['login', '--document', file], { tokenFile: join(home, 'document.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
+    expect(run.stderr).toMatch(/logged in as role billing \(document\)/);
+    expect((await dssss(['login', '--document', join(home, 'missing.txt')])).code).toBe(2);
+  });
+
+  it('dev commands find the data dir from a subdirectory, and never create a second one', async () => {
+    const project = await mkdtemp(join(tmpdir(), 'dssss-project-'));
+    await mkdir(join(project, '.dssss'), { mode: 0o700 });
+    await writeFile(join(project, '.dssss', 'dev-ca.json'), await readFile(join(f.dir, 'dev-ca.json')), { mode: 0o600 });
+    const deep = join(project, 'src', 'deep');
+    await mkdir(deep, { recursive: true });
+    const run = await dssss(['dev', 'identity', '--role', 'web'], { cwd: deep });
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().length).toBeGreaterThan(100);
+    expect((await readdir(join(project, '.dssss', 'instances'))).length).toBe(1);
+    await expect(stat(join(deep, '.dssss'))).rejects.toThrow();
+
+    const elsewhere = await mkdtemp(join(tmpdir(), 'dssss-nowhere-'));
+    const lost = await dssss(['dev', 'identity', '--role', 'web'], { cwd: elsewhere });
+    expect(lost.code).toBe(2);
+    expect(lost.stderr).toMatch(/no local server data dir .*npm start.*DSSSS_DATA_DIR/);
+    await expect(stat(join(elsewhere, '.dssss'))).rejects.toThrow();
+    const wrongDir = await dssss(['dev', 'identity', '--role', 'web'], { cwd: elsewhere, env: { DSSSS_DATA_DIR: elsewhere } });
+    expect(wrongDir.code).toBe(2);
+    expect(wrongDir.stderr).toMatch(/holds no development CA/);
+  });
+});
+
+/** A long-running command (exec --watch, get --watch) as users run it: the bundle, in its own process. */
+function running(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [CLIENT_FILE, ...args], { env: environment({ env }), cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  return { child, out, exited };
+}
+
+/** Polls `check` every 50 ms until it holds, at most `ms`: a bound, not a speed target. */
+async function until(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const readText = (file: string) => readFile(file, 'utf8').catch(() => '');
+
+describe('secrets that follow changes: exec --watch, get --output --watch', () => {
+  it('exec --watch restarts the child with the new environment on a change, and passes on its status when it stops', async () => {
+    await dssss(['put', 'follow/token', '--roles', 'web'], { input: 'v1' });
+    const log = join(home, 'follow.log');
+    const script = `require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
+    const exec = running(['exec', '--prefix', 'follow', '--watch', '--interval', '0.2', '--grace', '5', '--', process.execPath, '-e', script]);
+    try {
+      await until(async () => (await readText(log)) === 'v1\n');
+      await dssss(['put', 'follow/token', '--roles', 'web'], { input: 'v2' });
+      await until(async () => (await readText(log)) === 'v1\nv2\n');
+      expect(exec.out.stderr).toMatch(/changed: restarting/);
+      expect(exec.out.stderr).not.toContain('v2');
+    } finally {
+      exec.child.kill('SIGTERM');
+    }
+    // SIGTERM goes to the child; exec ends with its status (killed by SIGTERM: 143).
+    expect(await exec.exited).toBe(143);
+  });
+
+  it('exec --watch --on-change signal:NAME signals the child; when the child exits by itself, exec exits with its status', async () => {
+    await dssss(['put', 'sig/token', '--roles', 'web'], { input: 'a' });
+    const log = join(home, 'sig.log');
+    const script = `const fs = require("fs"); fs.appendFileSync(${JSON.stringify(log)}, "start\\n"); process.on("SIGUSR2", () => { fs.appendFileSync(${JSON.stringify(log)}, "SIGUSR2\\n"); process.exit(3); }); setInterval(() => {}, 1000)`;
+    const exec = running(['exec', '--prefix', 'sig/', '--watch', '--interval', '0.2', '--on-change', 'signal:SIGUSR2', '--', process.execPath, '-e', script]);
+    await until(async () => (await readText(log)) === 'start\n');
+    await dssss(['put', 'sig/token', '--roles', 'web'], { input: 'b' });
+    expect(await exec.exited).toBe(3);
+    expect(await readText(log)).toBe('start\nSIGUSR2\n');
+  });
+
+  it('exec --watch keeps the child running through failed re-reads, and still follows the next change', async () => {
+    await dssss(['put', 'flaky/token', '--roles', 'web'], { input: 'one' });
+    const state = { failing: false };
+    const front = await listen((req, res, body) => {
+      if (state.failing) {
+        res.writeHead(503, { 'Content-Type': 'application/json' }).end('{"error":{"code":"unavailable","message":"down for a moment"}}');
+        return;
+      }
+      void fetch(`${url}${req.url}`, {
+        method: req.method,
+        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>,
+        ...(body === '' ? {} : { body }),
+      }).then(async (answer) => res.writeHead(answer.status, { 'Content-Type': answer.headers.get('content-type') ?? 'application/json' }).end(await answer.text()));
+    });
+    const log = join(home, 'flaky.log');
+    const script = `require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
+    const exec = running(['exec', '--prefix', 'flaky', '--watch', '--interval', '0.2', '--', process.execPath, '-e', script], { DSSSS_URL: front.url });
+    try {
+      await until(async () => (await readText(log)) === 'one\n');
+      state.failing = true;
+      await until(() => /re-reading flaky\/ failed: down for a moment \(unavailable\)/.test(exec.out.stderr));
+      expect(await readText(log)).toBe('one\n');
+      state.failing = false;
+      await dssss(['put', 'flaky/token', '--roles', 'web'], { input: 'two' });
+      await until(async () => (await readText(log)) === 'one\ntwo\n');
+    } finally {
+      exec.child.kill('SIGTERM');
+      await exec.exited;
+      front.server.close();
+    }
+  });
+
+  it('get --output writes a 0600 file; with --watch it rewrites it on a change and signals the process', async () => {
+    await dssss(['put', 'tls/key', '--roles', 'web'], { input: 'key-1' });
+    const file = join(home, 'tls', 'key.pem');
+    expect(await dssss(['get', 'tls/key', '--output', file])).toMatchObject({ code: 0, stdout: '' });
+    expect(await readText(file)).toBe('key-1');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+
+    const hups = join(home, 'hups.log');
+    const server = spawn(process.execPath, ['-e', `process.on("SIGHUP", () => require("fs").appendFileSync(${JSON.stringify(hups)}, "HUP\\n")); setInterval(() => {}, 1000)`], { stdio: 'ignore' });
+    await until(async () => server.pid !== undefined);
+    const watcher = running(['get', 'tls/key', '--output', file, '--watch', '--interval', '0.2', '--pid', String(server.pid)]);
+    try {
+      await until(() => /watching every 0.2 s/.test(watcher.out.stderr));
+      await dssss(['put', 'tls/key', '--roles', 'web'], { input: 'key-2' });
+      await until(async () => (await readText(file)) === 'key-2' && (await readText(hups)) === 'HUP\n');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(watcher.out.stderr).not.toContain('key-2');
+    } finally {
+      watcher.child.kill('SIGTERM');
+      server.kill('SIGKILL');
+    }
+    expect(await watcher.exited).toBe(0);
+    expect((await dssss(['get', 'tls/key', '--watch'])).code).toBe(2);
   });
 });
