@@ -1,7 +1,6 @@
 // `dssss` command dispatch, help and error reporting. Exit codes: cli/errors.ts (and the README).
 
 import { DssssError } from '../lambda/core/errors';
-import { ConfigError } from '../lambda/config';
 import { COMMON_HELP, type Io } from './args';
 import { COMMANDS, findCommand } from './commands/index';
 import { CliError, DssssClientError, EXIT, exitCodeFor } from './errors';
@@ -82,10 +81,6 @@ function report(err: unknown, io: Io): number {
   if (err instanceof DssssError) {
     io.stderr.write(`dssss: ${err.message} (${err.code})\n`);
     return exitCodeFor(err.code === 'internal' ? 'bad_response' : err.code);
-  }
-  if (err instanceof ConfigError) {
-    io.stderr.write(`dssss: ${err.message}\n`);
-    return EXIT.usage;
   }
   io.stderr.write(`dssss: unexpected error (${err instanceof Error ? err.name : typeof err})\n`);
   return EXIT.error;

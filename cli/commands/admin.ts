@@ -4,7 +4,6 @@
 import { writeFileAtomic } from '../../lambda/adapters/files';
 import { clientFor, COMMON, isTerminal, parseOptions, readValueFile, writeRate, type Command, type Io, type Options } from '../args';
 import { segmentPrefix, type DssssClient } from '../client';
-import { readGoDssss } from '../dssss-go';
 import { CliError, DssssClientError, EXIT } from '../errors';
 import { DEFAULT_RETRY_FOR_SECONDS, parseRetryFor } from '../retry';
 
@@ -118,6 +117,7 @@ async function backup(client: DssssClient, output: string | undefined, io: Io): 
 async function importDssss(client: DssssClient, prefix: string, defaultRoles: string[] | undefined, rate: number, retryForMs: number, io: Io): Promise<number> {
   // Distinguished roles only, and said before anything is read from the original.
   await client.request('GET', '/v1/admin/seal-keys');
+  const { readGoDssss } = await import('../dssss-go');
   const original = await readGoDssss(io.env, retryForMs);
   // A distinguished role lists every name, and reads those whose roles include it.
   const names = new Set((await client.list(prefix)).map((entry) => entry.name));

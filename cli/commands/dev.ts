@@ -8,14 +8,23 @@
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { DEV_CA_FILE, ensureDevCa } from '../../lambda/adapters/dev-ca-files';
-import { LocalRegistry } from '../../lambda/adapters/local-registry';
-import { DEV_ACCOUNT } from '../../lambda/config';
-import { signIdentityDocument } from '../../lambda/identity/dev-ca';
 import { clientFor, COMMON, parseOptions, type Command, type Io } from '../args';
 import { CliError, EXIT } from '../errors';
 
 export const DEV_REGION = 'us-east-1';
+/** The development CA's file in the data dir (lambda/adapters/dev-ca-files.ts, loaded only when a dev command runs). */
+export const DEV_CA_FILE = 'dev-ca.json';
+
+/** What the dev commands need of the local backends, loaded when one runs: every other command starts without it. */
+async function local() {
+  const [{ ensureDevCa }, { LocalRegistry }, { DEV_ACCOUNT }, { signIdentityDocument }] = await Promise.all([
+    import('../../lambda/adapters/dev-ca-files'),
+    import('../../lambda/adapters/local-registry'),
+    import('../../lambda/config'),
+    import('../../lambda/identity/dev-ca'),
+  ]);
+  return { ensureDevCa, LocalRegistry, DEV_ACCOUNT, signIdentityDocument };
+}
 /** Parent directories looked at, at most: a path deeper than this is not a checkout. */
 const MAX_DEPTH = 64;
 
@@ -52,6 +61,7 @@ dssss dev register --instance-id ID --account ACCOUNT --role ROLE`,
       case 'register': {
         const { values } = parseOptions('dev register', rest, { 'instance-id': { type: 'string' }, account: { type: 'string' }, role: { type: 'string' } }, [0, 0]);
         const instanceId = required(values['instance-id'], '--instance-id');
+        const { LocalRegistry } = await local();
         await new LocalRegistry(await findDataDir(io)).register(instanceId, required(values.account, '--account'), required(values.role, '--role'));
         io.stderr.write(`registered ${instanceId}\n`);
         return EXIT.ok;
@@ -65,6 +75,7 @@ dssss dev register --instance-id ID --account ACCOUNT --role ROLE`,
 /** A fresh fake instance of the role, registered in the data dir, and its signed identity document. */
 async function fakeInstanceDocument(dataDir: string, values: Record<string, unknown>, _io: Io): Promise<string> {
   const role = required(values.role, '--role');
+  const { ensureDevCa, LocalRegistry, DEV_ACCOUNT, signIdentityDocument } = await local();
   const account = (values.account as string | undefined) ?? DEV_ACCOUNT;
   const region = (values.region as string | undefined) ?? DEV_REGION;
   const instanceId = `i-${randomBytes(8).toString('hex').slice(0, 17)}`;

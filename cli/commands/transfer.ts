@@ -4,7 +4,6 @@ import { writeFileAtomic } from '../../lambda/adapters/files';
 import { clientFor, COMMON, isTerminal, parseOptions, readValueFile, roleList, writeRate, type Command } from '../args';
 import { segmentPrefix } from '../client';
 import { CliError, DssssClientError, EXIT } from '../errors';
-import { formatExport, parseFormat, parseImport } from '../transfer';
 import { environmentName } from './exec';
 
 export const exportCommand: Command = {
@@ -15,6 +14,7 @@ export const exportCommand: Command = {
 DB_PASSWORD), values quoted so that dotenv reads them back unchanged. A warning when stdout is a terminal.`,
   async run(args, io) {
     const { values } = parseOptions('export', args, { ...COMMON, prefix: { type: 'string' }, format: { type: 'string' }, output: { type: 'string' } }, [0, 0]);
+    const { formatExport, parseFormat } = await import('../transfer');
     const output = values.output as string | undefined;
     const format = parseFormat(values.format, output);
     const prefix = segmentPrefix((values.prefix as string | undefined) ?? '');
@@ -48,6 +48,7 @@ created, updated, unchanged, failed (exit 1 if any failed). Run it again after a
       { ...COMMON, roles: { type: 'string' }, prefix: { type: 'string' }, format: { type: 'string' }, rate: { type: 'string' } },
       [1, 1],
     );
+    const { parseFormat, parseImport } = await import('../transfer');
     const file = positionals[0]!;
     const roles = roleList(values.roles);
     if (roles.length === 0) throw new CliError(EXIT.usage, 'import needs --roles role[,role...]');

@@ -13,7 +13,9 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEV_CA_FILE as CLI_DEV_CA_FILE } from '../../cli/commands/dev';
 import { environmentName, isProtectedVariable } from '../../cli/commands/exec';
+import { DEV_CA_FILE } from '../../lambda/adapters/dev-ca-files';
 import { main } from '../../cli/main';
 import { CLIENT_FILE } from '../../scripts/build';
 import { ACCOUNT, localFixture, type Fixture } from '../helpers';
@@ -640,6 +642,8 @@ describe('the client against a local server: dev login, login --document, the da
   });
 
   it('dev commands find the data dir from a subdirectory, and never create a second one', async () => {
+    // The CLI looks for the server's development CA by the server's own file name.
+    expect(CLI_DEV_CA_FILE).toBe(DEV_CA_FILE);
     const project = await mkdtemp(join(tmpdir(), 'dssss-project-'));
     await mkdir(join(project, '.dssss'), { mode: 0o700 });
     await writeFile(join(project, '.dssss', 'dev-ca.json'), await readFile(join(f.dir, 'dev-ca.json')), { mode: 0o600 });
