@@ -127,6 +127,24 @@ describe.each(forms)('%s', (_label, bin) => {
   });
 });
 
+describe("the README's client walkthrough", () => {
+  it('runs as written with the installed package against npm start', async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const start = readme.indexOf('<!-- client-walkthrough -->');
+    expect(start).toBeGreaterThanOrEqual(0);
+    const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(start))![1]!.replaceAll('http://127.0.0.1:8000', url);
+    const home = await mkdtemp(join(tmpdir(), 'dssss-dist-readme-'));
+    const env = { ...userEnv(home), PATH: `${join(app, 'node_modules', '.bin')}:${process.env.PATH}` };
+    const result = await run('bash', ['-c', `set -euo pipefail\n${block}`], { env, cwd: home });
+    expect(result.stderr).toMatch(/logged in as role web/);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^hunter2\nNAME\tVERSION\tUPDATED\tBY\tROLES\nweb\/db-password\t1\t\S+\tweb\/i-[0-9a-f]+\tweb,worker\n/);
+    expect(result.stdout).toContain('the app sees hunter2\n');
+    expect(await readFile(join(home, 'db-password.txt'), 'utf8')).toBe('hunter2');
+    expect((await stat(join(home, 'db-password.txt'))).mode & 0o777).toBe(0o600);
+  });
+});
+
 describe('the library, imported from the installed package', () => {
   it('runs in JavaScript as a user would write it', async () => {
     const home = await mkdtemp(join(tmpdir(), 'dssss-dist-lib-'));
