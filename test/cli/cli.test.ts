@@ -1,109 +1,38 @@
-// The `dssss` client end to end against a local dssss over real HTTP, with IMDSv2 and STS
-// played by stand-ins on loopback: most commands in this process (cli/main.ts, with the
-// environment and stdio it would have), and logins, put/get/ls, exec and dev as the bundle
-// users install (dist/dssss.mjs, built by the global setup) in a child process. Nothing
-// leaves 127.0.0.1.
+// The `dssss` command end to end against a local dssss over real HTTP, with IMDSv2 and STS
+// played by stand-ins on loopback (test/cli/harness.ts): most commands in this process, and
+// logins, put/get/ls, exec and dev as the bundle users install, in a child process.
 
-import { execFile, spawn } from 'node:child_process';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEV_CA_FILE as CLI_DEV_CA_FILE } from '../../cli/commands/dev';
 import { environmentName, isProtectedVariable } from '../../cli/commands/exec';
 import { DEV_CA_FILE } from '../../lambda/adapters/dev-ca-files';
-import { main } from '../../cli/main';
-import { CLIENT_FILE } from '../../scripts/build';
-import { ACCOUNT, localFixture, type Fixture } from '../helpers';
-import { INSTANCE_ROLE_KEY, listen, startImds, startSts, type ImdsStandIn, type StsStandIn } from './stand-ins';
+import { ACCOUNT, type Fixture } from '../helpers';
+import { startHarness, type CommandOptions, type Harness } from './harness';
+import { INSTANCE_ROLE_KEY, listen, startImds, type ImdsStandIn, type StsStandIn } from './stand-ins';
 
+let h: Harness;
 let f: Fixture;
-let api: ServerType;
 let url: string;
 let home: string;
 let imds: ImdsStandIn;
 let sts: StsStandIn;
+const dssss = (args: string[], options?: CommandOptions) => h.dssss(args, options);
 
 beforeAll(async () => {
-  imds = await startImds();
-  home = await mkdtemp(join(tmpdir(), 'dssss-cli-'));
-  sts = await startSts(() => ({ account: ACCOUNT, role: imds.role, instanceId: imds.instanceId }));
-  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},123456789012` });
-  api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise((resolve) => api.once('listening', resolve));
-  url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  // The instance behind IMDS's role credentials (STS names it as the session).
-  await f.registry.register(imds.instanceId, ACCOUNT, 'web');
+  h = await startHarness();
+  ({ f, url, home, imds, sts } = h);
 });
 
-afterAll(() => {
-  api.close();
-  imds.server.close();
-  sts.server.close();
-});
+afterAll(() => h.close());
 
 beforeEach(async () => {
   imds.document = await f.identity('web');
   imds.role = undefined;
 });
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * One `dssss` command. In this process (cli/main.ts, with its own io and the environment it
- * would have) unless it must be a process of its own: `exec` (its child inherits the stdio),
- * `dev`, and the commands a test runs as the installed bundle (`bundle: true`).
- */
-async function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string; bundle?: boolean; cwd?: string } = {}): Promise<Run> {
-  const env = environment(options);
-  if (options.bundle || args[0] === 'exec' || args[0] === 'dev') return bundled(args, env, options.input, options.cwd);
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        append(chunk.toString());
-        done();
-      },
-    });
-  const code = await main(args, { env, stdin: Readable.from([Buffer.from(options.input ?? '')]), stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)), cwd: options.cwd ?? home });
-  return { code, stdout, stderr };
-}
-
-/** The environment a command gets: no AWS credentials unless a test gives some, IMDS on the stand-in, no retries. */
-function environment(options: { env?: Record<string, string>; tokenFile?: string }): Record<string, string> {
-  return {
-    PATH: process.env.PATH!,
-    HOME: home,
-    DSSSS_URL: url,
-    DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
-    // Signed for the STS stand-in: a request signed for real STS would be forwarded there.
-    AWS_ENDPOINT_URL_STS: sts.url,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    // No waiting out failures unless a test asks for it (the retry tests below).
-    DSSSS_RETRY_FOR: '0',
-    ...options.env,
-  };
-}
-
-/** dist/dssss.mjs in a child process, as users run it. */
-function bundled(args: string[], env: Record<string, string>, input: string | undefined, cwd = home): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLIENT_FILE, ...args], { env, cwd, timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin!.end(input ?? '');
-  });
-}
 
 describe('dssss login', () => {
   it('on EC2 without an instance role: logs in with the identity document and caches the token in a 0600 file', async () => {
@@ -663,114 +592,5 @@ describe('the client against a local server: dev login, login --document, the da
     const wrongDir = await dssss(['dev', 'identity', '--role', 'web'], { cwd: elsewhere, env: { DSSSS_DATA_DIR: elsewhere } });
     expect(wrongDir.code).toBe(2);
     expect(wrongDir.stderr).toMatch(/holds no development CA/);
-  });
-});
-
-/** A long-running command (exec --watch, get --watch) as users run it: the bundle, in its own process. */
-function running(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CLIENT_FILE, ...args], { env: environment({ env }), cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = { stdout: '', stderr: '' };
-  child.stdout.on('data', (chunk: Buffer) => (out.stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
-  return { child, out, exited };
-}
-
-/** Polls `check` every 50 ms until it holds, at most `ms`: a bound, not a speed target. */
-async function until(check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-const readText = (file: string) => readFile(file, 'utf8').catch(() => '');
-
-describe('secrets that follow changes: exec --watch, get --output --watch', () => {
-  it('exec --watch restarts the child with the new environment on a change, and passes on its status when it stops', async () => {
-    await dssss(['put', 'follow/token', '--roles', 'web'], { input: 'v1' });
-    const log = join(home, 'follow.log');
-    const script = `require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
-    const exec = running(['exec', '--prefix', 'follow', '--watch', '--interval', '0.2', '--grace', '5', '--', process.execPath, '-e', script]);
-    try {
-      await until(async () => (await readText(log)) === 'v1\n');
-      await dssss(['put', 'follow/token', '--roles', 'web'], { input: 'v2' });
-      await until(async () => (await readText(log)) === 'v1\nv2\n');
-      expect(exec.out.stderr).toMatch(/changed: restarting/);
-      expect(exec.out.stderr).not.toContain('v2');
-    } finally {
-      exec.child.kill('SIGTERM');
-    }
-    // SIGTERM goes to the child; exec ends with its status (killed by SIGTERM: 143).
-    expect(await exec.exited).toBe(143);
-  });
-
-  it('exec --watch --on-change signal:NAME signals the child; when the child exits by itself, exec exits with its status', async () => {
-    await dssss(['put', 'sig/token', '--roles', 'web'], { input: 'a' });
-    const log = join(home, 'sig.log');
-    const script = `const fs = require("fs"); fs.appendFileSync(${JSON.stringify(log)}, "start\\n"); process.on("SIGUSR2", () => { fs.appendFileSync(${JSON.stringify(log)}, "SIGUSR2\\n"); process.exit(3); }); setInterval(() => {}, 1000)`;
-    const exec = running(['exec', '--prefix', 'sig/', '--watch', '--interval', '0.2', '--on-change', 'signal:SIGUSR2', '--', process.execPath, '-e', script]);
-    await until(async () => (await readText(log)) === 'start\n');
-    await dssss(['put', 'sig/token', '--roles', 'web'], { input: 'b' });
-    expect(await exec.exited).toBe(3);
-    expect(await readText(log)).toBe('start\nSIGUSR2\n');
-  });
-
-  it('exec --watch keeps the child running through failed re-reads, and still follows the next change', async () => {
-    await dssss(['put', 'flaky/token', '--roles', 'web'], { input: 'one' });
-    const state = { failing: false };
-    const front = await listen((req, res, body) => {
-      if (state.failing) {
-        res.writeHead(503, { 'Content-Type': 'application/json' }).end('{"error":{"code":"unavailable","message":"down for a moment"}}');
-        return;
-      }
-      void fetch(`${url}${req.url}`, {
-        method: req.method,
-        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>,
-        ...(body === '' ? {} : { body }),
-      }).then(async (answer) => res.writeHead(answer.status, { 'Content-Type': answer.headers.get('content-type') ?? 'application/json' }).end(await answer.text()));
-    });
-    const log = join(home, 'flaky.log');
-    const script = `require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
-    const exec = running(['exec', '--prefix', 'flaky', '--watch', '--interval', '0.2', '--', process.execPath, '-e', script], { DSSSS_URL: front.url });
-    try {
-      await until(async () => (await readText(log)) === 'one\n');
-      state.failing = true;
-      await until(() => /re-reading flaky\/ failed: down for a moment \(unavailable\)/.test(exec.out.stderr));
-      expect(await readText(log)).toBe('one\n');
-      state.failing = false;
-      await dssss(['put', 'flaky/token', '--roles', 'web'], { input: 'two' });
-      await until(async () => (await readText(log)) === 'one\ntwo\n');
-    } finally {
-      exec.child.kill('SIGTERM');
-      await exec.exited;
-      front.server.close();
-    }
-  });
-
-  it('get --output writes a 0600 file; with --watch it rewrites it on a change and signals the process', async () => {
-    await dssss(['put', 'tls/key', '--roles', 'web'], { input: 'key-1' });
-    const file = join(home, 'tls', 'key.pem');
-    expect(await dssss(['get', 'tls/key', '--output', file])).toMatchObject({ code: 0, stdout: '' });
-    expect(await readText(file)).toBe('key-1');
-    expect((await stat(file)).mode & 0o777).toBe(0o600);
-
-    const hups = join(home, 'hups.log');
-    const server = spawn(process.execPath, ['-e', `process.on("SIGHUP", () => require("fs").appendFileSync(${JSON.stringify(hups)}, "HUP\\n")); setInterval(() => {}, 1000)`], { stdio: 'ignore' });
-    await until(async () => server.pid !== undefined);
-    const watcher = running(['get', 'tls/key', '--output', file, '--watch', '--interval', '0.2', '--pid', String(server.pid)]);
-    try {
-      await until(() => /watching every 0.2 s/.test(watcher.out.stderr));
-      await dssss(['put', 'tls/key', '--roles', 'web'], { input: 'key-2' });
-      await until(async () => (await readText(file)) === 'key-2' && (await readText(hups)) === 'HUP\n');
-      expect((await stat(file)).mode & 0o777).toBe(0o600);
-      expect(watcher.out.stderr).not.toContain('key-2');
-    } finally {
-      watcher.child.kill('SIGTERM');
-      server.kill('SIGKILL');
-    }
-    expect(await watcher.exited).toBe(0);
-    expect((await dssss(['get', 'tls/key', '--watch'])).code).toBe(2);
   });
 });
