@@ -119,6 +119,8 @@ interface RequestInit {
   readonly body?: unknown;
   /** Ask the server for a fresh read (Cache-Control: no-cache). */
   readonly fresh?: boolean | undefined;
+  /** Gives up (code `aborted`) when it aborts, retries and waits included. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 interface Cached<T> {
@@ -160,18 +162,21 @@ export class DssssClient {
 
   /** Logs in now (whatever the store holds), keeps the token, and says as whom. */
   async login(): Promise<LoginInfo> {
-    const { role, method, expiresAt } = await this.freshLogin();
+    const { role, method, expiresAt } = await this.freshLogin(true);
     return { role, method, expiresAt };
   }
 
-  /** One login at a time per client: concurrent calls that need a token share it. */
-  private freshLogin(): Promise<StoredToken> {
-    this.loggingIn ??= this.performLogin().finally(() => (this.loggingIn = undefined));
+  /**
+   * One login at a time per client: concurrent calls that need a token share it. `explicit`:
+   * asked for, so the method is detected afresh rather than taken from the stored token.
+   */
+  private freshLogin(explicit = false): Promise<StoredToken> {
+    this.loggingIn ??= this.performLogin(explicit).finally(() => (this.loggingIn = undefined));
     return this.loggingIn;
   }
 
-  private async performLogin(): Promise<StoredToken> {
-    const method = await this.loginMethod();
+  private async performLogin(explicit: boolean): Promise<StoredToken> {
+    const method = await this.loginMethod(explicit);
     let response: Response;
     if (method === 'iam') {
       const body = await signGetCallerIdentity(this.serverId, this.env, await this.iamCredentials());
@@ -189,12 +194,12 @@ export class DssssClient {
     return token;
   }
 
-  private async loginMethod(): Promise<LoginMethod> {
+  private async loginMethod(explicit: boolean): Promise<LoginMethod> {
     if (this.options.document !== undefined) return 'document';
     const forced = this.options.method ?? 'auto';
     if (forced !== 'auto') return forced;
     // A token obtained one way is renewed the same way, without probing IMDS again.
-    const previous = (await this.tokens.get(this.url))?.method;
+    const previous = explicit ? undefined : (await this.tokens.get(this.url))?.method;
     if (previous === 'document') {
       throw new DssssClientError('no_credentials', 'the token from a given identity document has expired: log in again (dssss dev login, or dssss login --document FILE)');
     }
@@ -313,9 +318,9 @@ export class DssssClient {
     return secrets;
   }
 
-  private async bulkRead(prefix: string, fresh: boolean): Promise<ReadonlyMap<string, Secret>> {
+  private async bulkRead(prefix: string, fresh: boolean, signal?: AbortSignal): Promise<ReadonlyMap<string, Secret>> {
     const secrets = new Map<string, Secret>();
-    for await (const page of this.pages(prefix, { values: true, fresh })) {
+    for await (const page of this.pages(prefix, { values: true, fresh, signal })) {
       for (const secret of (page.secrets ?? []) as unknown[]) {
         const s = toSecret(secret);
         secrets.set(s.name, s);
@@ -351,7 +356,7 @@ export class DssssClient {
     const segments = segmentPrefix(prefix);
     let current = options.initial;
     if (current === undefined) {
-      current = await this.bulkRead(segments, false);
+      current = await this.bulkRead(segments, false, options.signal);
       await options.onChange(current, undefined);
     }
     const { signal } = options;
@@ -360,8 +365,9 @@ export class DssssClient {
       if (signal?.aborted) break;
       let next: ReadonlyMap<string, Secret>;
       try {
-        next = await this.bulkRead(segments, false);
+        next = await this.bulkRead(segments, false, signal);
       } catch (err) {
+        if (signal?.aborted) break;
         options.onError?.(asClientError(err));
         continue;
       }
@@ -413,7 +419,7 @@ export class DssssClient {
       const headers: Record<string, string> = { Reauthentication: token.token, Accept: 'application/json' };
       if (init.body !== undefined) headers['Content-Type'] = 'application/json';
       if (init.fresh) headers['Cache-Control'] = 'no-cache';
-      const response = await this.send(method, path, headers, init.body === undefined ? undefined : JSON.stringify(init.body));
+      const response = await this.send(method, path, headers, init.body === undefined ? undefined : JSON.stringify(init.body), init.signal);
       if (response.status !== 401 || attempt > 0) return this.answer(response, `${method} ${path.split('?')[0]}`);
       await response.body?.cancel();
       token = await this.freshLogin();
@@ -421,7 +427,7 @@ export class DssssClient {
   }
 
   /** Every page of a listing, following `next`. */
-  private async *pages(prefix: string, flags: { values?: boolean; details?: boolean; deleted?: boolean; fresh?: boolean }): AsyncGenerator<{ names: string[]; secrets?: unknown[]; entries?: unknown[] }> {
+  private async *pages(prefix: string, flags: { values?: boolean; details?: boolean; deleted?: boolean; fresh?: boolean; signal?: AbortSignal | undefined }): AsyncGenerator<{ names: string[]; secrets?: unknown[]; entries?: unknown[] }> {
     let next: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
       const query = new URLSearchParams({ prefix });
@@ -429,7 +435,7 @@ export class DssssClient {
       if (flags.details) query.set('details', 'true');
       if (flags.deleted) query.set('deleted', 'true');
       if (next !== undefined) query.set('next', next);
-      const answer = (await this.request('GET', `/v1/secrets?${query}`, { fresh: flags.fresh })) as { names?: unknown; secrets?: unknown; entries?: unknown; next?: unknown };
+      const answer = (await this.request('GET', `/v1/secrets?${query}`, { fresh: flags.fresh, signal: flags.signal })) as { names?: unknown; secrets?: unknown; entries?: unknown; next?: unknown };
       if (!Array.isArray(answer?.names)) throw new DssssClientError('bad_response', 'the listing holds no names');
       yield answer as { names: string[]; secrets?: unknown[]; entries?: unknown[] };
       if (typeof answer.next !== 'string' || answer.next === '') return;
@@ -465,31 +471,37 @@ export class DssssClient {
    * One request, retried on 429, 502-504 and connection failures until the retry budget is
    * spent; then the last answer, or `unreachable`.
    */
-  private async send(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Response> {
-    const backoff = this.backoff();
+  private async send(method: string, path: string, headers: Record<string, string>, body?: string, signal?: AbortSignal): Promise<Response> {
+    const backoff = this.backoff(signal);
+    const aborted = () => new DssssClientError('aborted', `${method} ${path.split('?')[0]} was aborted`);
     for (;;) {
+      if (signal?.aborted) throw aborted();
       let response: Response;
       try {
+        const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
         response = await this.fetcher(`${this.url}${path}`, {
           method,
           headers,
           ...(body === undefined ? {} : { body }),
           redirect: 'error',
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
         });
       } catch (err) {
+        if (signal?.aborted) throw aborted();
         if (await backoff.next()) continue;
         throw new DssssClientError('unreachable', `cannot reach ${this.url} (${connectionFailure(err)})`);
       }
       if (!RETRIED_STATUSES.has(response.status)) return response;
       const wait = retryAfterMs(response.headers.get('retry-after'));
-      if (!(await backoff.next(wait))) return response;
+      if (signal?.aborted || !(await backoff.next(wait))) return response;
       await response.body?.cancel();
     }
   }
 
-  private backoff(): Backoff {
-    return new Backoff({ ...this.options.timing, forMs: this.retryForMs });
+  /** A retry budget for one call; its waits end early when `signal` aborts. */
+  private backoff(signal?: AbortSignal): Backoff {
+    const timing = { ...this.options.timing, forMs: this.retryForMs };
+    return new Backoff(signal === undefined ? timing : { ...timing, sleep: (ms) => (this.options.timing?.sleep ?? sleep)(ms, signal) });
   }
 
   // --- the value cache --------------------------------------------------------------------

@@ -558,8 +558,16 @@ describe('the client against a local server: dev login, login --document, the da
     expect(login.code).toBe(0);
     expect(await dssss(['put', 'devlogin/x', '--roles', 'worker'], { tokenFile, env, input: 'from a laptop' })).toMatchObject({ code: 0 });
     expect(await dssss(['get', 'devlogin/x'], { tokenFile, env })).toMatchObject({ code: 0, stdout: 'from a laptop' });
-    const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { method: string }> };
+    const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { method: string; expiresAt: string }> };
     expect(cache.tokens[url]?.method).toBe('document');
+    // Such a token is not renewed (there is no document to renew it with): the command says to log in again.
+    cache.tokens[url]!.expiresAt = new Date(Date.now() - 1000).toISOString();
+    await writeFile(tokenFile, JSON.stringify(cache));
+    const expired = await dssss(['get', 'devlogin/x'], { tokenFile, env });
+    expect(expired.code).toBe(3);
+    expect(expired.stderr).toMatch(/log in again \(dssss dev login/);
+    // An explicit login detects afresh (here: an instance, through the IMDS stand-in).
+    expect((await dssss(['login'], { tokenFile })).stderr).toMatch(/\(ec2\)/);
   });
 
   it('login --document FILE logs in with that document', async () => {

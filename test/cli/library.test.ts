@@ -280,4 +280,25 @@ describe('DssssClient.watch', () => {
     expect(errors).toEqual([]);
     await expect(web.watch('watch', { intervalMs: 0, onChange: () => undefined })).rejects.toMatchObject({ code: 'invalid_argument' });
   });
+
+  it('ends when its signal aborts even while a re-read hangs (the request is abandoned, not awaited)', async () => {
+    let reads = 0;
+    const hanging: typeof fetch = (input, init) => {
+      if (String(input).includes('/v1/secrets?') && ++reads > 1) {
+        // Never answers: only the abort (or the 30 s request timeout) ends it.
+        return new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+      }
+      return recording(input, init);
+    };
+    const web = await as('web', { fetch: hanging, retryForMs: 60_000 });
+    const controller = new AbortController();
+    let first = false;
+    const watching = web.watch('watch', { intervalMs: 20, signal: controller.signal, onChange: () => void (first = true) });
+    for (let i = 0; i < 300 && reads < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(first).toBe(true);
+    controller.abort();
+    // A bound far below the request timeout: the watch must not wait the hanging read out.
+    const ended = await Promise.race([watching.then(() => 'ended'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000))]);
+    expect(ended).toBe('ended');
+  });
 });
