@@ -110,3 +110,40 @@ describe('secrets that follow changes: exec --watch, get --output --watch', () =
     expect((await dssss(['get', 'tls/key', '--watch'])).code).toBe(2);
   });
 });
+
+describe('exec --watch when the child or the change misbehaves', () => {
+  it('SIGKILLs a child that ignores SIGTERM once the grace period is over, then starts it again', async () => {
+    await dssss(['put', 'stubborn/token', '--roles', 'web'], { input: 'v1' });
+    const log = join(home, 'stubborn.log');
+    const script = `process.on("SIGTERM", () => {}); require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
+    const exec = running(['exec', '--prefix', 'stubborn', '--watch', '--interval', '0.2', '--grace', '0.3', '--', process.execPath, '-e', script]);
+    try {
+      await until(async () => (await readText(log)) === 'v1\n');
+      await dssss(['put', 'stubborn/token', '--roles', 'web'], { input: 'v2' });
+      await until(async () => (await readText(log)) === 'v1\nv2\n');
+      expect(exec.out.stderr).toMatch(/did not exit within 0.3 s of SIGTERM: SIGKILL/);
+    } finally {
+      exec.child.kill('SIGINT');
+    }
+    // SIGINT goes to the child, which does not ignore it: 128 + 2.
+    expect(await exec.exited).toBe(130);
+  });
+
+  it('does not apply a change that would set a refused variable, and keeps the child running', async () => {
+    await dssss(['put', 'guarded/token', '--roles', 'web'], { input: 'v1' });
+    const log = join(home, 'guarded.log');
+    const script = `require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
+    const exec = running(['exec', '--prefix', 'guarded', '--watch', '--interval', '0.2', '--', process.execPath, '-e', script]);
+    try {
+      await until(async () => (await readText(log)) === 'v1\n');
+      await dssss(['put', 'guarded/node-options', '--roles', 'web'], { input: '--require=/tmp/planted.js' });
+      await until(() => /would set NODE_OPTIONS, which dssss exec does not override: not applied/.test(exec.out.stderr));
+      expect(await readText(log)).toBe('v1\n');
+      expect(exec.out.stderr).not.toContain('planted');
+      expect(exec.child.exitCode).toBeNull();
+    } finally {
+      exec.child.kill('SIGTERM');
+      await exec.exited;
+    }
+  });
+});
