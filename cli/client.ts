@@ -176,10 +176,19 @@ export class DssssClient {
   }
 
   private async performLogin(explicit: boolean): Promise<StoredToken> {
-    const method = await this.loginMethod(explicit);
+    let method = await this.loginMethod(explicit);
     let response: Response;
+    let body: Awaited<ReturnType<typeof signGetCallerIdentity>> | undefined;
     if (method === 'iam') {
-      const body = await signGetCallerIdentity(this.serverId, this.env, await this.iamCredentials());
+      try {
+        body = await signGetCallerIdentity(this.serverId, this.env, await this.iamCredentials());
+      } catch (err) {
+        // Detected as IAM because IMDS was slow to answer the probe, on an instance with no role: the document, then.
+        if (!(err instanceof NoInstanceRole) || (this.options.method ?? 'auto') !== 'auto') throw err;
+        method = 'ec2';
+      }
+    }
+    if (body !== undefined) {
       response = await this.send('POST', '/v1/auth/iam', { 'Content-Type': 'application/json', ...(await this.nonceHeader()) }, JSON.stringify(body));
     } else {
       const document = method === 'document' ? await this.givenDocument() : await this.imdsOrFail().identityDocument(this.backoff());
@@ -232,7 +241,7 @@ export class DssssClient {
       }
       if (imds === undefined) throw new DssssClientError('no_credentials', 'no AWS credentials to sign with (none in the environment, no profile, and IMDS is off)');
       const role = await imds.roleName(this.backoff());
-      if (role === undefined) throw new DssssClientError('no_credentials', 'no AWS credentials to sign with: this instance has no IAM role (log in with --method ec2)');
+      if (role === undefined) throw new NoInstanceRole();
       return imds.roleCredentials(role, this.backoff());
     };
   }
@@ -530,6 +539,13 @@ export class DssssClient {
 }
 
 // --- helpers ------------------------------------------------------------------------------
+
+/** IMDS answers, and the instance has no role: nothing to sign with (in auto mode, the document login follows). */
+class NoInstanceRole extends DssssClientError {
+  constructor() {
+    super('no_credentials', 'no AWS credentials to sign with: this instance has no IAM role (log in with --method ec2)');
+  }
+}
 
 function serverUrl(given: string | undefined): string {
   if (!given) throw new DssssClientError('invalid_argument', 'no server: give a url (DSSSS_URL)');

@@ -224,6 +224,15 @@ describe('DssssClient: logging in', () => {
     }
   });
 
+  it('on EC2 without a role whose IMDS missed the first probe: falls back to the identity document', async () => {
+    imds.role = undefined;
+    imds.document = await f.identity('web');
+    imds.failures = 1; // the probe gets a 500: not taken for an instance, at first
+    const slow = await client({}, { HOME: '/nonexistent-dssss-home' }).login();
+    expect(slow).toMatchObject({ role: 'web', method: 'ec2' });
+    expect(imds.failures).toBe(0);
+  });
+
   it('uses the credentials it is given, and its own environment, never process.env', async () => {
     const given = client({ credentials: async () => ({ accessKeyId: 'AKIAGIVEN', secretAccessKey: 's' }) }, { AWS_EC2_METADATA_DISABLED: 'true' });
     expect(await given.login()).toMatchObject({ role: '123456789012:worker', method: 'iam' });
