@@ -1,13 +1,14 @@
 // `npm run bench`: every figure behind the README's "Performance" section, written to
 // bench/results.json and printed as tables. `-- --check` also fails (exit 1) when a figure
 // misses its target by more than the margin; `-- --only=inprocess,coldstart,calls,http`
-// runs some suites and leaves results.json alone.
+// runs some suites (also `client`) and leaves results.json alone.
 
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { runAwsCalls } from './aws-calls';
 import { PROJECT_ROOT } from './bundle';
+import { runClientStart } from './client-start';
 import { runColdStart } from './cold-start';
 import { runHttp } from './http';
 import { runInProcess } from './in-process';
@@ -15,7 +16,7 @@ import { describeMachine } from './machine';
 import { renderReport } from './report';
 import { failures, judge, MARGIN, type Figures } from './targets';
 
-const SUITES = ['inprocess', 'coldstart', 'calls', 'http'] as const;
+const SUITES = ['inprocess', 'coldstart', 'calls', 'http', 'client'] as const;
 type Suite = (typeof SUITES)[number];
 const RESULTS = new URL('./results.json', import.meta.url);
 
@@ -54,6 +55,10 @@ async function main(): Promise<number> {
   if (selected.includes('http')) {
     log('\nHTTP: the local server under autocannon');
     figures.http = await runHttp(machine.label, log);
+  }
+  if (selected.includes('client')) {
+    log('\nThe client: a command\'s start to its first request');
+    figures.clientStart = await runClientStart(log);
   }
 
   const durationSeconds = Math.round((performance.now() - started) / 100) / 10;

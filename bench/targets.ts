@@ -3,6 +3,7 @@
 // machines); call counts are exact.
 
 import type { CallFigure, CountedService } from './aws-calls';
+import { clientStartTargets, type ClientStartResult } from './client-start';
 import type { ColdStartResult } from './cold-start';
 import type { HttpFigure } from './http';
 import type { LatencyFigure } from './in-process';
@@ -32,6 +33,7 @@ export interface Figures {
   readonly coldStart?: ColdStartResult;
   readonly awsCalls?: readonly CallFigure[];
   readonly http?: readonly HttpFigure[];
+  readonly clientStart?: ClientStartResult;
 }
 
 /** The artifact target, "1.5 MB", read as 1,500,000 bytes. */
@@ -112,6 +114,9 @@ export function judge(figures: Figures): Check[] {
     const at50 = figures.http.find((f) => f.connections === 50);
     add('http.50.rps', 'Local server, GET at 50 connections: requests/s', 'req/s', '>=', 3000, at50?.requestsPerSec);
     add('http.50.p99', 'Local server, GET at 50 connections: p99', 'ms', '<=', 50, at50?.p99Ms);
+  }
+  if (figures.clientStart) {
+    for (const c of clientStartTargets(figures.clientStart)) add(c.id, c.description, c.unit, '<=', c.target, c.measured, 'issue 13');
   }
   return checks;
 }

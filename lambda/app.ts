@@ -259,7 +259,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
       c.req.query('prefix') ?? '',
       limit === undefined ? DEFAULT_LIST_LIMIT : parseLimit(limit),
       c.req.query('next') || undefined,
-      { values, deleted: flag(c, 'deleted') },
+      { values, deleted: flag(c, 'deleted'), details: flag(c, 'details') },
       wantsFresh(c),
     );
     return c.json(page);
