@@ -7,12 +7,17 @@
 // Isolated: it patches the SDK's classes, then sets AWS_ENDPOINT_URL for the process.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchIdentityDocument, signGetCallerIdentity } from '../../cli/credentials';
+import { signGetCallerIdentity } from '../../cli/credentials';
+import { Imds } from '../../cli/imds';
+import { Backoff } from '../../cli/retry';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createRuntime } from '../../lambda/runtime';
 import { probe, standInTarget } from './aws-probes';
 import { FakeAws, type AwsServer } from './fake-aws';
+
+/** The client's IMDS reader, retrying within `backoff` (none by default). */
+const identityDocument = (url: string, backoff = new Backoff({ forMs: 0 })) => new Imds(url).identityDocument(backoff);
 
 const ACCOUNT = '111122223333';
 
@@ -67,7 +72,7 @@ describe('dssss on its AWS backends, over the wire', () => {
 
   it('logs an instance in with its IMDS document and its role credentials, and reads and writes', async () => {
     const instance = fake.addInstance(fake.newInstanceId(), ACCOUNT, 'web');
-    const document = await fetchIdentityDocument(aws.imdsUrl(instance.instanceId));
+    const document = await identityDocument(aws.imdsUrl(instance.instanceId));
     const ec2Login = await app.request('/v1/auth', { headers: { Authentication: document, Accept: 'text/plain' } });
     expect(ec2Login.status).toBe(200);
     const token = await ec2Login.text();

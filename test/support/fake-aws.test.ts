@@ -15,7 +15,8 @@ import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fetchIdentityDocument, signGetCallerIdentity } from '../../cli/credentials';
+import { signGetCallerIdentity } from '../../cli/credentials';
+import { Imds } from '../../cli/imds';
 import { Backoff } from '../../cli/retry';
 import { Ec2RoleResolver } from '../../lambda/adapters/ec2-roles';
 import { ExpiringCache } from '../../lambda/core/cache';
@@ -25,6 +26,9 @@ import { errorOf, localFixture } from '../helpers';
 import { AWS_DEFAULT_QUOTAS, AWS_HIGHER_THROUGHPUT_QUOTAS, Quotas, type QuotaTable } from './aws-quotas';
 import { getCallerIdentity, signedStsCall } from './aws-probes';
 import { FakeAws, quotaCost, type AwsServer } from './fake-aws';
+
+/** The client's IMDS reader, retrying within `backoff` (none by default). */
+const identityDocument = (url: string, backoff = new Backoff({ forMs: 0 })) => new Imds(url).identityDocument(backoff);
 
 const ACCOUNT = '111122223333';
 const INSTANCE = 'i-0123456789abcdef0';
@@ -353,7 +357,7 @@ describe("each instance's IMDS", () => {
   });
 
   it("serves the identity document, signed by the test's CA, as the dssss client fetches it", async () => {
-    const document = await fetchIdentityDocument(aws.imdsUrl(id));
+    const document = await identityDocument(aws.imdsUrl(id));
     expect(document).toBe(instance.signedDocument());
     expect(verifyIdentityDocument(document, TrustStore.fromPems([fake.ca.certPem]))).toMatchObject({ instanceId: id, accountId: ACCOUNT, region: 'us-east-1' });
     const plain = await get('/latest/dynamic/instance-identity/document', await (await token()).text());
@@ -385,13 +389,13 @@ describe("each instance's IMDS", () => {
     for (const fault of [{ kind: 'error', status: 503, count: 2 }, { kind: 'refuse', count: 2 }] as const) {
       fake.imds.fault(id, fault);
       const before = fake.imds.requests(id);
-      await expect(fetchIdentityDocument(aws.imdsUrl(id)), fault.kind).rejects.toThrow(/IMDS/);
-      expect(await fetchIdentityDocument(aws.imdsUrl(id), backoff())).toBe(instance.signedDocument());
+      await expect(identityDocument(aws.imdsUrl(id)), fault.kind).rejects.toThrow(/IMDS/);
+      expect(await identityDocument(aws.imdsUrl(id), backoff())).toBe(instance.signedDocument());
       expect(fake.imds.requests(id) - before, fault.kind).toBe(4); // the failed token request, one more, then token and document
     }
     fake.imds.fault(id, { kind: 'slow', delayMs: 150, count: 1 });
     const started = performance.now();
-    expect(await fetchIdentityDocument(aws.imdsUrl(id))).toBe(instance.signedDocument());
+    expect(await identityDocument(aws.imdsUrl(id))).toBe(instance.signedDocument());
     expect(performance.now() - started).toBeGreaterThanOrEqual(145);
   });
 });
