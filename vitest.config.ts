@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
-/** The moto suite is `npm run test:aws`. */
-const EXCLUDE = ['test/aws/**'];
+/** The moto suite is `npm run test:aws`; the packed package and executables, `npm run test:dist`. */
+const EXCLUDE = ['test/aws/**', 'test/dist/**'];
 /**
  * Suites that replace modules (vi.mock) or patch the SDK's client classes
  * (aws-sdk-client-mock), or that need the classes unpatched: each runs in a fresh module
@@ -17,6 +17,7 @@ const ISOLATED = [
   'test/adapters/ec2-roles.test.ts',
   'test/adapters/ssm-store.test.ts',
   'test/adapters/read-cache.test.ts',
+  'test/support/fake-aws-app.test.ts',
 ];
 
 export default defineConfig({

@@ -3,6 +3,7 @@
 
 import type { CallFigure } from './aws-calls';
 import { AWS_ROUNDS } from './aws-server';
+import { renderClientStart } from './client-start';
 import { COLD_RUNS } from './cold-start';
 import { HTTP_SECONDS } from './http';
 import type { Machine } from './machine';
@@ -195,6 +196,8 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
     }
     out.push('');
   }
+
+  if (figures.clientStart) out.push(...renderClientStart(figures.clientStart, targets));
 
   out.push(
     `"within margin": worse than the target by at most ${MARGIN * 100}% (timings, sizes, throughput); call counts are exact. \`npm run bench -- --check\` fails on anything **missed**.`,

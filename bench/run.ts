@@ -1,8 +1,9 @@
 // `npm run bench`: every figure behind the README's "Performance" section, written to
 // bench/results.json and printed as tables. `-- --check` also fails (exit 1) when a figure
 // misses its target by more than the margin; `-- --only=inprocess,coldstart,calls,http,aws`
-// runs some suites and leaves results.json alone; `-- --only=aws --profile=DIR` runs the
-// AWS-mode server under --cpu-prof and --heap-prof and summarises where its CPU went.
+// runs some suites (also `client`) and leaves results.json alone; `-- --only=aws
+// --profile=DIR` runs the AWS-mode server under --cpu-prof and --heap-prof and summarises
+// where its CPU went.
 
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { runAwsCalls } from './aws-calls';
 import { runAwsServer } from './aws-server';
 import { PROJECT_ROOT } from './bundle';
+import { runClientStart } from './client-start';
 import { runColdStart } from './cold-start';
 import { runHttp } from './http';
 import { runInProcess } from './in-process';
@@ -19,7 +21,7 @@ import { summarizeProfiles } from './profile-summary';
 import { renderReport } from './report';
 import { failures, judge, MARGIN, type Figures } from './targets';
 
-const SUITES = ['inprocess', 'coldstart', 'calls', 'http', 'aws'] as const;
+const SUITES = ['inprocess', 'coldstart', 'calls', 'http', 'client', 'aws'] as const;
 type Suite = (typeof SUITES)[number];
 const RESULTS = new URL('./results.json', import.meta.url);
 
@@ -63,6 +65,10 @@ async function main(): Promise<number> {
   if (selected.includes('http')) {
     log('\nHTTP: the local server under autocannon');
     figures.http = await runHttp(machine.label, log);
+  }
+  if (selected.includes('client')) {
+    log('\nThe client: a command\'s start to its first request');
+    figures.clientStart = await runClientStart(log);
   }
   if (selected.includes('aws')) {
     log('\nThe server on the AWS backends, against moto_server: latency and its own share, memory');

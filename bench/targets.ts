@@ -4,6 +4,7 @@
 
 import type { CallFigure, CountedService } from './aws-calls';
 import type { AwsServerResult } from './aws-server';
+import { clientStartTargets, type ClientStartResult } from './client-start';
 import type { ColdStartResult } from './cold-start';
 import type { HttpFigure } from './http';
 import type { LatencyFigure } from './in-process';
@@ -33,6 +34,7 @@ export interface Figures {
   readonly coldStart?: ColdStartResult;
   readonly awsCalls?: readonly CallFigure[];
   readonly http?: readonly HttpFigure[];
+  readonly clientStart?: ClientStartResult;
   readonly awsServer?: AwsServerResult;
 }
 
@@ -129,6 +131,9 @@ export function judge(figures: Figures): Check[] {
     const at50 = figures.http.find((f) => f.connections === 50);
     add('http.50.rps', 'Local server, GET at 50 connections: requests/s', 'req/s', '>=', 3000, at50?.requestsPerSec);
     add('http.50.p99', 'Local server, GET at 50 connections: p99', 'ms', '<=', 50, at50?.p99Ms);
+  }
+  if (figures.clientStart) {
+    for (const c of clientStartTargets(figures.clientStart)) add(c.id, c.description, c.unit, '<=', c.target, c.measured, 'issue 13');
   }
   return checks;
 }

@@ -1,16 +1,25 @@
-// What the client proves itself with: an EC2 identity document fetched through IMDSv2, or a
-// sts:GetCallerIdentity request signed (not sent) with the default AWS credential chain.
+// What the client proves itself with on the IAM path: a sts:GetCallerIdentity request signed
+// (not sent) with AWS credentials, and where those credentials come from. The chain reads
+// the client's own environment, not process.env: static keys from it; ECS's container
+// endpoint, a web identity token and profiles through the SDK's providers given that
+// environment's values; an EC2 instance's role through the client's own IMDS (cli/imds.ts).
 
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { CliError, EXIT } from './errors';
-import type { Backoff } from './retry';
+import { DssssClientError } from './errors';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const IMDS_TIMEOUT_MS = 1000;
+/** AWS credentials, as the SDK's providers return them (structurally the SDK's AwsCredentialIdentity). */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string | undefined;
+  readonly expiration?: Date | undefined;
+}
+
+/** A function returning credentials: the SDK's AwsCredentialIdentityProvider (fromIni(), fromTemporaryCredentials(), ...) fits. */
+export type CredentialsProvider = () => Promise<AwsCredentials>;
 
 /** The body of `POST /v1/auth/iam`. */
 export interface IamLoginBody {
@@ -20,64 +29,7 @@ export interface IamLoginBody {
   body: string;
 }
 
-/** IMDS as the SDK finds it: AWS_EC2_METADATA_SERVICE_ENDPOINT, off with AWS_EC2_METADATA_DISABLED=true. */
-export function imdsEndpoint(env: Env): string | undefined {
-  // As the SDK reads it: any value but "false" turns IMDS off.
-  const disabled = env.AWS_EC2_METADATA_DISABLED;
-  if (disabled && disabled.toLowerCase() !== 'false') return undefined;
-  return (env.AWS_EC2_METADATA_SERVICE_ENDPOINT || 'http://169.254.169.254').replace(/\/+$/, '');
-}
-
-/**
- * The rsa2048 identity document, one line, as the Authentication header wants it. IMDS can be
- * slow to answer while an instance boots: timeouts, connection failures and 5xx are retried
- * within `backoff`'s budget; a 4xx (IMDS off, or a hop limit too low for a container) is not.
- */
-export async function fetchIdentityDocument(endpoint: string, backoff?: Backoff): Promise<string> {
-  for (;;) {
-    try {
-      const session = await fetch(`${endpoint}/latest/api/token`, {
-        method: 'PUT',
-        headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' },
-        signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
-      });
-      if (!session.ok) throw new ImdsStatus(session.status);
-      const document = await fetch(`${endpoint}/latest/dynamic/instance-identity/rsa2048`, {
-        headers: { 'X-aws-ec2-metadata-token': await session.text() },
-        signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
-      });
-      if (!document.ok) throw new ImdsStatus(document.status);
-      return (await document.text()).replace(/\s+/g, '');
-    } catch (err) {
-      const final = err instanceof ImdsStatus && err.status < 500;
-      if (!final && backoff && (await backoff.next())) continue;
-      throw new CliError(EXIT.auth, `could not read the instance identity document from IMDS (${reason(err)})`);
-    }
-  }
-}
-
-class ImdsStatus extends Error {
-  constructor(readonly status: number) {
-    super(`status ${status}`);
-  }
-}
-
-/** Whether IMDS answers: how `dssss login` tells an EC2 instance from anything else. */
-export async function imdsAnswers(endpoint: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${endpoint}/latest/api/token`, {
-      method: 'PUT',
-      headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '1' },
-      signal: AbortSignal.timeout(IMDS_TIMEOUT_MS),
-    });
-    await response.body?.cancel();
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
-/** Credentials that only ECS, Lambda, web identity or explicit configuration provide. */
+/** Credentials that only ECS, Lambda, web identity or explicit configuration provide: present, the client is not acting as an EC2 instance. */
 export function hasNonInstanceCredentials(env: Env): boolean {
   return [
     'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
@@ -90,6 +42,70 @@ export function hasNonInstanceCredentials(env: Env): boolean {
 }
 
 /**
+ * The credentials `env` names explicitly, in the SDK's order: static keys, the ECS container
+ * endpoint, a web identity token file, a profile (AWS_PROFILE or a named config file).
+ * Undefined when it names none (the default profile and the instance role come after).
+ */
+export function credentialsFromEnv(env: Env): CredentialsProvider | undefined {
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    const credentials: AwsCredentials = {
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
+    return async () => credentials;
+  }
+  if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI) {
+    return lazy(async () => {
+      const { fromHttp } = await import('@aws-sdk/credential-provider-http');
+      return fromHttp({
+        awsContainerCredentialsRelativeUri: env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || undefined,
+        awsContainerCredentialsFullUri: env.AWS_CONTAINER_CREDENTIALS_FULL_URI || undefined,
+        awsContainerAuthorizationToken: env.AWS_CONTAINER_AUTHORIZATION_TOKEN || undefined,
+        awsContainerAuthorizationTokenFile: env.AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE || undefined,
+      });
+    });
+  }
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  if (env.AWS_WEB_IDENTITY_TOKEN_FILE && env.AWS_ROLE_ARN) {
+    const init = { webIdentityTokenFile: env.AWS_WEB_IDENTITY_TOKEN_FILE, roleArn: env.AWS_ROLE_ARN, roleSessionName: env.AWS_ROLE_SESSION_NAME || `dssss-${Date.now()}` };
+    return lazy(async () => {
+      const { fromTokenFile } = await import('@aws-sdk/credential-provider-web-identity');
+      return fromTokenFile({ ...init, ...(region ? { clientConfig: { region } } : {}) });
+    });
+  }
+  if (env.AWS_PROFILE || env.AWS_SHARED_CREDENTIALS_FILE || env.AWS_CONFIG_FILE) return profileCredentials(env);
+  return undefined;
+}
+
+/**
+ * The shared config and credentials files' profile (AWS_PROFILE, or "default"): SSO,
+ * credential_process, assumed roles and static keys, through the SDK's fromIni. Undefined
+ * without a home directory or files to read.
+ */
+export function profileCredentials(env: Env): CredentialsProvider | undefined {
+  const home = env.HOME || env.USERPROFILE;
+  const filepath = env.AWS_SHARED_CREDENTIALS_FILE || (home ? `${home}/.aws/credentials` : undefined);
+  const configFilepath = env.AWS_CONFIG_FILE || (home ? `${home}/.aws/config` : undefined);
+  if (filepath === undefined && configFilepath === undefined) return undefined;
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  const init = { profile: env.AWS_PROFILE || 'default', ...(filepath ? { filepath } : {}), ...(configFilepath ? { configFilepath } : {}) };
+  return lazy(async () => {
+    const { fromIni } = await import('@aws-sdk/credential-provider-ini');
+    return fromIni({ ...init, ...(region ? { clientConfig: { region } } : {}) });
+  });
+}
+
+/** A provider loaded on first use, so a command that never signs never loads it. */
+function lazy(load: () => Promise<CredentialsProvider>): CredentialsProvider {
+  let provider: Promise<CredentialsProvider> | undefined;
+  return async () => {
+    provider ??= load();
+    return (await provider)();
+  };
+}
+
+/**
  * A service as the SDK would reach it: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, or the
  * Region's endpoint (STS without a Region: its global one).
  */
@@ -99,7 +115,7 @@ export function serviceEndpoint(env: Env, service: 'sts' | 'ssm' | 'kms'): { url
   if (configured) return { url: new URL(configured), region: region ?? 'us-east-1' };
   if (region === undefined) {
     if (service === 'sts') return { url: new URL('https://sts.amazonaws.com/'), region: 'us-east-1' };
-    throw new CliError(EXIT.usage, `no AWS Region for ${service.toUpperCase()}: set AWS_REGION`);
+    throw new DssssClientError('invalid_argument', `no AWS Region for ${service.toUpperCase()}: set AWS_REGION`);
   }
   const domain = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
   return { url: new URL(`https://${service}.${region}.${domain}/`), region };
@@ -107,39 +123,47 @@ export function serviceEndpoint(env: Env, service: 'sts' | 'ssm' | 'kms'): { url
 
 export const stsEndpoint = (env: Env) => serviceEndpoint(env, 'sts');
 
-/** A POST to `url` signed (SigV4) for `service` with the default AWS credential chain: the headers to send. */
+export function noCredentials(): CredentialsProvider {
+  return async () => {
+    throw new DssssClientError('no_credentials', 'no AWS credentials to sign with (none in the environment, no profile, no instance role)');
+  };
+}
+
+/** A POST to `url` signed (SigV4) for `service` with `credentials`: the headers to send. */
 export async function signPost(
   url: URL,
   region: string,
   service: string,
   headers: Record<string, string>,
   body: string,
-  credentials: AwsCredentialIdentityProvider = defaultProvider(),
+  credentials: CredentialsProvider,
 ): Promise<Record<string, string>> {
-  const signer = new SignatureV4({ credentials, region, service, sha256: Hash.bind(null, 'sha256') });
+  let identity: AwsCredentials;
   try {
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname,
-      query: {},
-      headers: { host: url.host, ...headers },
-      body,
-    });
-    return signed.headers;
+    identity = await credentials();
   } catch (err) {
-    throw new CliError(EXIT.auth, `no AWS credentials to sign with (${reason(err)})`);
+    if (err instanceof DssssClientError) throw err;
+    throw new DssssClientError('no_credentials', `no AWS credentials to sign with (${reason(err)})`);
   }
+  const signer = new SignatureV4({ credentials: identity, region, service, sha256: Hash.bind(null, 'sha256') });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    path: url.pathname,
+    query: {},
+    headers: { host: url.host, ...headers },
+    body,
+  });
+  return signed.headers;
 }
 
-/** A GetCallerIdentity request signed for `serverId`, ready to post to /v1/auth/iam. */
-export async function signGetCallerIdentity(
-  serverId: string,
-  env: Env,
-  credentials: AwsCredentialIdentityProvider = defaultProvider(),
-): Promise<IamLoginBody> {
+/**
+ * A GetCallerIdentity request signed for `serverId`, ready to post to /v1/auth/iam. Without
+ * `credentials`, those `env` configures (never process.env's).
+ */
+export async function signGetCallerIdentity(serverId: string, env: Env, credentials?: CredentialsProvider): Promise<IamLoginBody> {
   const { url, region } = stsEndpoint(env);
   const body = 'Action=GetCallerIdentity&Version=2011-06-15';
   const headers = await signPost(
@@ -148,7 +172,7 @@ export async function signGetCallerIdentity(
     'sts',
     { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'x-dssss-server-id': serverId },
     body,
-    credentials,
+    credentials ?? credentialsFromEnv(env) ?? profileCredentials(env) ?? noCredentials(),
   );
   return { method: 'POST', url: url.href, headers, body: Buffer.from(body).toString('base64') };
 }

@@ -9,7 +9,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { openBytes } from '../lambda/core/sealed-box';
-import { serviceEndpoint, signPost } from './credentials';
+import { credentialsFromEnv, noCredentials, profileCredentials, serviceEndpoint, signPost } from './credentials';
 import { CliError, EXIT } from './errors';
 import { Backoff } from './retry';
 
@@ -146,8 +146,9 @@ async function awsJson(env: Env, service: 'ssm' | 'kms', step: string, target: s
   const { url, region } = serviceEndpoint(env, service);
   const body = JSON.stringify(input);
   const backoff = new Backoff({ forMs: retryForMs });
+  const credentials = credentialsFromEnv(env) ?? profileCredentials(env) ?? noCredentials();
   for (;;) {
-    const headers = await signPost(url, region, service, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target }, body);
+    const headers = await signPost(url, region, service, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target }, body, credentials);
     let answer: { status: number; text: string };
     try {
       answer = await post(url, headers, body);

@@ -1,44 +1,87 @@
-// `dssss` command dispatch. Exit codes: see cli/errors.ts (and the README).
+// `dssss` command dispatch, help and error reporting. Exit codes: cli/errors.ts (and the README).
 
-import { COMMANDS, runCommand, type Io } from './commands';
-import { dev } from './dev';
-import { ConfigError } from '../lambda/config';
 import { DssssError } from '../lambda/core/errors';
-import { CliError, EXIT, exitCodeForStatus } from './errors';
+import { COMMON_HELP, type Io } from './args';
+import { COMMANDS, findCommand } from './commands/index';
+import { CliError, DssssClientError, EXIT, exitCodeFor } from './errors';
+import { VERSION } from './version';
 
-const USAGE = `usage: dssss COMMAND [--url URL] [--server-id ID] [--method ec2|iam] [--retry-for SECONDS] ...
-  dssss login                          log in (EC2 identity document, or IAM) and cache the token
-  dssss get NAME [--version N]         print a secret's value (or an older version's)
-  dssss put NAME --roles a,b [--value-file F]   store the value read from stdin (or F)
-  dssss ls [PREFIX] [--deleted]        list the names you may read (--deleted: soft-deleted ones; distinguished roles)
-  dssss history NAME                   every kept version: number, time, operation, writer, roles
-  dssss revert NAME N                  write version N's value and roles again, as a new version
-  dssss rm NAME                        delete a secret, keeping its versions (distinguished roles)
-  dssss restore NAME                   bring a deleted secret back (distinguished roles)
-  dssss rm --purge NAME [--yes]        destroy every version for good (distinguished roles)
-  dssss exec --prefix P [--only A,B] -- CMD ARGS...  run CMD with the secrets under P as environment variables (only A and B)
-  dssss export --prefix P [--format dotenv|json] [--output F]   what you may read, values in the clear
-  dssss import F --roles a,b [--prefix P] [--format dotenv|json] [--rate N]   create or update each secret in F
-  dssss admin seal-keys | rotate-seal-key | retire-seal-key ID | rewrap [--rate N] | backup [--output F] | restore-backup F [--rate N]
-  dssss admin import-dssss [--prefix P] [--roles a,b]   bring the secrets of an original (Go) dssss over
-  dssss dev register --instance-id ID --account ACCOUNT --role ROLE
-  dssss dev identity --role ROLE [--account ACCOUNT] [--region REGION]
-The server is --url or DSSSS_URL; the token is cached in DSSSS_TOKEN_FILE (default ~/.dssss/token.json).
-429, 502-504 and connection failures are retried for --retry-for or DSSSS_RETRY_FOR seconds (default 60).`;
+export type { Io } from './args';
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'usage: dssss COMMAND [OPTIONS]',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    COMMON_HELP,
+    'dssss help COMMAND: its options. dssss --version: the version.',
+    'Exit codes: 0 done, 1 error, 2 usage or malformed input, 3 cannot authenticate, 4 forbidden, 5 not found, 6 unavailable (retry later).',
+  ].join('\n');
+}
+
+function commandHelp(name: string): string | undefined {
+  const command = findCommand(name);
+  if (command === undefined) return undefined;
+  return [
+    ...command.usage.split('\n').map((line, i) => `${i === 0 ? 'usage: ' : '       '}${line}`),
+    '',
+    command.summary,
+    ...(command.details ? ['', command.details] : []),
+    ...(command.remote === false ? [] : ['', COMMON_HELP]),
+  ].join('\n');
+}
 
 export async function main(argv: string[], io: Io = { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const [command, ...rest] = argv;
+  const [name, ...rest] = argv;
   try {
-    if (command === 'dev') return await dev(rest);
-    if ((COMMANDS as readonly string[]).includes(command ?? '')) return await runCommand(command as (typeof COMMANDS)[number], rest, io);
-    io.stderr.write(`${USAGE}\n`);
-    return command === undefined || command === 'help' || command === '--help' ? EXIT.ok : EXIT.usage;
+    if (name === undefined || name === '--help' || name === '-h') {
+      io.stdout.write(`${usage()}\n`);
+      return EXIT.ok;
+    }
+    if (name === '--version' || name === '-V' || name === 'version') {
+      io.stdout.write(`dssss ${VERSION}\n`);
+      return EXIT.ok;
+    }
+    if (name === 'help') {
+      if (rest.length === 0) {
+        io.stdout.write(`${usage()}\n`);
+        return EXIT.ok;
+      }
+      const help = commandHelp(rest[0]!);
+      if (help === undefined) throw new CliError(EXIT.usage, `unknown command ${JSON.stringify(rest[0]!.slice(0, 40))}: dssss help lists them`);
+      io.stdout.write(`${help}\n`);
+      return EXIT.ok;
+    }
+    const command = findCommand(name);
+    if (command === undefined) throw new CliError(EXIT.usage, `unknown command ${JSON.stringify(name.slice(0, 40))}: dssss help lists them`);
+    const dash = rest.indexOf('--');
+    const own = dash < 0 ? rest : rest.slice(0, dash);
+    if (own.includes('--help') || own.includes('-h')) {
+      io.stdout.write(`${commandHelp(name)}\n`);
+      return EXIT.ok;
+    }
+    return await command.run(rest, io);
   } catch (err) {
-    // Only messages written for people; anything else could quote what it choked on.
-    const told = err instanceof CliError || err instanceof DssssError || err instanceof ConfigError;
-    io.stderr.write(`dssss: ${told ? err.message : `unexpected error (${err instanceof Error ? err.name : typeof err})`}\n`);
-    if (err instanceof CliError) return err.exitCode;
-    if (err instanceof DssssError) return exitCodeForStatus(err.status);
-    return err instanceof ConfigError ? EXIT.usage : EXIT.error;
+    return report(err, io);
   }
+}
+
+/** One line on stderr, and the exit code. Only messages written for people: anything else could quote what it choked on. */
+function report(err: unknown, io: Io): number {
+  if (err instanceof DssssClientError) {
+    io.stderr.write(`dssss: ${err.message} (${err.code})\n`);
+    return exitCodeFor(err.code);
+  }
+  if (err instanceof CliError) {
+    io.stderr.write(`dssss: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof DssssError) {
+    io.stderr.write(`dssss: ${err.message} (${err.code})\n`);
+    return exitCodeFor(err.code === 'internal' ? 'bad_response' : err.code);
+  }
+  io.stderr.write(`dssss: unexpected error (${err instanceof Error ? err.name : typeof err})\n`);
+  return EXIT.error;
 }

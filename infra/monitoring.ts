@@ -20,9 +20,9 @@ export const ALARMS = {
   Api5xxRate: 'more than 5 % of API requests answered 5xx, in 3 of 5 minutes',
   FunctionErrors: 'the function failed (crashed or timed out) at least once in 5 minutes',
   FunctionThrottles: 'Lambda refused to run the function (concurrency exhausted) at least once in 5 minutes',
-  DependencyThrottling: 'Parameter Store, KMS, EC2, IAM or STS throttled the function 10 or more times in 5 minutes',
+  DependencyThrottling: 'Parameter Store, KMS, EC2, IAM, STS, DynamoDB or EventBridge throttled the function 10 or more times in 5 minutes',
   RefusedLoginSpike: '100 or more logins refused (401) in 5 minutes',
-  ConcurrencyNearLimit: 'the function ran at 80 % or more of the concurrency limit, in 3 of 5 minutes',
+  ConcurrencyNearLimit: 'the account\'s Lambda functions ran at 80 % or more of its concurrency limit, in 3 of 5 minutes',
 } as const;
 
 export interface MonitoringProps {
@@ -84,9 +84,10 @@ export class Monitoring extends Construct {
       FunctionThrottles: alarm('FunctionThrottles', fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }), 1, once),
       DependencyThrottling: alarm('DependencyThrottling', own(METRIC.dependencyThrottles), 10, once),
       RefusedLoginSpike: alarm('RefusedLoginSpike', own(METRIC.loginFailures), 100, once),
+      // The limit is the account's, shared by every function in the Region: watch the account's total.
       ConcurrencyNearLimit: alarm(
         'ConcurrencyNearLimit',
-        fn.metric('ConcurrentExecutions', { period: minute, statistic: 'Maximum' }),
+        new cloudwatch.Metric({ namespace: 'AWS/Lambda', metricName: 'ConcurrentExecutions', period: minute, statistic: 'Maximum' }),
         Math.ceil(limit * 0.8),
         threeOfFive,
       ),

@@ -43,8 +43,13 @@ export interface DssssStackProps extends StackProps {
    * account, `account:name`, or ['none'] for no admin. Required: there is no default admin.
    */
   readonly distinguishedRoles: readonly string[];
-  /** Roles that may create secrets (DSSSS_WRITER_ROLES). Default: unset, the function's own rule. */
+  /** Roles that may create secrets under any name (DSSSS_WRITER_ROLES). Default: unset, the function's own rule (a role creates under `<its name>/`). */
   readonly writerRoles?: readonly string[];
+  /**
+   * Who may create under which prefix (DSSSS_PREFIX_WRITERS), e.g. `app/=web,deploy;billing/=billing`;
+   * the most specific prefix wins. Default: unset.
+   */
+  readonly prefixWriters?: string;
   /** IAM users that may log in through IAM, each as the role of the same name (DSSSS_IAM_USERS). Default: none. */
   readonly iamUsers?: readonly string[];
   /** Nonce binding of EC2 logins (DSSSS_NONCE_MODE): 'off', 'optional' (default) or 'required'. */
@@ -517,6 +522,7 @@ interface Settings {
   readonly distinguishedRoles: readonly string[];
   readonly homeAccount: string;
   readonly writerRoles: readonly string[] | undefined;
+  readonly prefixWriters: string | undefined;
   readonly iamUsers: readonly string[] | undefined;
   readonly nonceMode: string | undefined;
   readonly maxDocumentAgeSeconds: number | undefined;
@@ -579,6 +585,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
   const settings: Settings = {
     distinguishedRoles: props.distinguishedRoles,
     writerRoles: props.writerRoles,
+    prefixWriters: props.prefixWriters?.trim() || undefined,
     iamUsers: props.iamUsers,
     nonceMode: props.nonceMode,
     maxDocumentAgeSeconds: props.maxDocumentAgeSeconds,
@@ -642,6 +649,7 @@ function environment(settings: Settings, keyArn: string, bookkeepingTable?: stri
   if (bookkeepingTable !== undefined) env.DSSSS_BOOKKEEPING_TABLE = bookkeepingTable;
   if (settings.legacyNonceBindings) env.DSSSS_LEGACY_NONCE_BINDINGS = 'true';
   if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
+  if (settings.prefixWriters !== undefined) env.DSSSS_PREFIX_WRITERS = settings.prefixWriters;
   if (settings.iamUsers !== undefined) env.DSSSS_IAM_USERS = settings.iamUsers.join(',');
   if (settings.nonceMode !== undefined) env.DSSSS_NONCE_MODE = settings.nonceMode;
   if (settings.maxDocumentAgeSeconds !== undefined) env.DSSSS_MAX_DOCUMENT_AGE_SECONDS = String(settings.maxDocumentAgeSeconds);

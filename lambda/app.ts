@@ -156,6 +156,8 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     }
     const document = c.req.header('authentication');
     if (document !== undefined) {
+      // A login in the request itself: a refusal counts as a refused login.
+      c.get('audit').auth = 'ec2';
       const login = await service.loginWithIdentityDocument(document, c.req.header('x-dssss-nonce'));
       c.header('Reauthentication', login.token);
       return identified(c, 'ec2', login.caller);
@@ -171,18 +173,16 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     return c.json({ status: 'ok' });
   });
 
-  // Readiness: the seal keys load and the store answers. Says what failed and why, never more.
+  // Readiness: the seal keys load and the store answers. Says which failed and why, never
+  // more; the answer is shared for a few seconds (runtime.ts READINESS_TTL_MS).
   app.get('/v1/ready', async (c) => {
     operation(c, 'ready');
-    try {
-      await runtime.ready();
-    } catch (thrown) {
-      const err = toDssssError(thrown);
-      logFailure(err, thrown);
-      c.get('audit').code = err.code;
-      return c.json({ status: 'unready', error: { code: err.code, message: err.message } }, 503);
-    }
-    return c.json({ status: 'ready' });
+    const readiness = await runtime.ready();
+    if (readiness.ok) return c.json({ status: 'ready' });
+    const err = toDssssError(readiness.error);
+    logFailure(err, readiness.error);
+    c.get('audit').code = err.code;
+    return c.json({ status: 'unready', step: readiness.step, error: { code: err.code, message: err.message } }, 503);
   });
 
   app.get('/v1/auth', async (c) => {
@@ -259,7 +259,7 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
       c.req.query('prefix') ?? '',
       limit === undefined ? DEFAULT_LIST_LIMIT : parseLimit(limit),
       c.req.query('next') || undefined,
-      { values, deleted: flag(c, 'deleted') },
+      { values, deleted: flag(c, 'deleted'), details: flag(c, 'details') },
       wantsFresh(c),
     );
     return c.json(page);

@@ -59,8 +59,8 @@ export interface Overrides {
 export interface Runtime {
   readonly service: SecretService;
   readonly admin: AdminService;
-  /** Loads the seal keys and reads the store once: what `/v1/ready` reports. */
-  readonly ready: () => Promise<void>;
+  /** Loads the seal keys and reads the store once (at most every READINESS_TTL_MS): what `/v1/ready` reports. */
+  readonly ready: () => Promise<Readiness>;
   /** The read cache's hits and misses, when it is on. */
   readonly cacheCounts?: CacheCounts | undefined;
   /** Change events that could not be published (the writes stood). */
@@ -69,6 +69,14 @@ export interface Runtime {
 
 /** A name no secret can have (names may not end in "/versions"): reading it proves the store answers. */
 const READINESS_PROBE = 'dssss/readiness/versions';
+/**
+ * How long a readiness answer stands. The route is public: without this, anyone could spend
+ * the account's Parameter Store reads (40/s, shared) at the API's own rate.
+ */
+export const READINESS_TTL_MS = 15_000;
+
+/** What failed first, in the order a request needs them; the error says why. */
+export type Readiness = { readonly ok: true } | { readonly ok: false; readonly step: 'seal keys' | 'store'; readonly error: unknown };
 
 export async function createRuntime(config: Config, overrides: Overrides = {}): Promise<Runtime> {
   const clock = overrides.clock ?? systemClock;
@@ -119,9 +127,24 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     publish: (event) => service.publish(event),
     wrapper: backends.wrapper,
   });
-  const ready = async () => {
-    await keys.ring();
-    await backends.store.latest(READINESS_PROBE, { fresh: true });
+  const check = async (): Promise<Readiness> => {
+    try {
+      await keys.ring();
+    } catch (error) {
+      return { ok: false, step: 'seal keys', error };
+    }
+    try {
+      await backends.store.latest(READINESS_PROBE, { fresh: true });
+    } catch (error) {
+      return { ok: false, step: 'store', error };
+    }
+    return { ok: true };
+  };
+  // One check in flight, its answer shared until it is READINESS_TTL_MS old.
+  let last: { at: number; answer: Promise<Readiness> } | undefined;
+  const ready = () => {
+    if (last === undefined || clock.now() - last.at >= READINESS_TTL_MS) last = { at: clock.now(), answer: check() };
+    return last.answer;
   };
   return { service, admin, ready, cacheCounts: store instanceof CachedSecretStore ? store.counts : undefined, eventFailures };
 }

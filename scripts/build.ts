@@ -1,10 +1,14 @@
-// `npm run build`: the client as one file. esbuild bundles cli/ (and the few lambda/ modules
-// it shares: names, file writes, the development CA) into dist/dssss.mjs, an ES module that
-// needs Node.js and nothing else; dist/package.json makes `npm pack ./dist` a tarball whose
-// install pulls no dependencies.
+// `npm run build`: what the package ships, in dist/. esbuild bundles cli/ (and the few lambda/
+// modules it shares: names, file writes, the development CA) into
+//   dist/dssss.mjs   the `dssss` command: one ES module, shebang, executable; Node.js and nothing else
+//   dist/index.js    the library (`import { DssssClient } from 'dssss'`), also self-contained
+//   dist/index.d.ts  its types, one file (dts-bundle-generator), referring to nothing outside
+// so `npm pack` makes a tarball that installs with no dependencies. `--no-types` skips the
+// declarations (as the test suite's global setup does: they take seconds; test:dist checks them).
 
-import { buildSync } from 'esbuild';
+import { buildSync, type BuildOptions } from 'esbuild';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REQUIRE_BANNER } from '../infra/bundle';
@@ -12,47 +16,72 @@ import { REQUIRE_BANNER } from '../infra/bundle';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = join(ROOT, 'dist');
 export const CLIENT_FILE = join(DIST, 'dssss.mjs');
+export const LIBRARY_FILE = join(DIST, 'index.js');
+export const TYPES_FILE = join(DIST, 'index.d.ts');
 /** The oldest Node.js the client supports (package.json engines). */
 const CLIENT_NODE_TARGET = 'node20';
-/** The most the bundle may weigh (issue 13). */
+/** The most the command's bundle, and the library's, may weigh (issue 13). */
 export const CLIENT_MAX_BYTES = 1024 * 1024;
 
-export function buildClient(): { file: string; bytes: number } {
-  mkdirSync(DIST, { recursive: true });
-  buildSync({
+export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** What both bundles share: one self-contained ES module for Node.js, minified. */
+export function clientBuildOptions(): BuildOptions {
+  return {
     absWorkingDir: ROOT,
-    entryPoints: ['cli/bin.ts'],
-    outfile: CLIENT_FILE,
     bundle: true,
     platform: 'node',
-    format: 'esm',
     target: CLIENT_NODE_TARGET,
     mainFields: ['module', 'main'],
     minify: true,
     sourcemap: false,
     legalComments: 'none',
-    banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
+    define: { __DSSSS_VERSION__: JSON.stringify(VERSION) },
     logLevel: 'error',
+  };
+}
+
+export function buildClient(options: { types?: boolean } = { types: false }): { files: { file: string; bytes: number }[] } {
+  mkdirSync(DIST, { recursive: true });
+  buildSync({
+    ...clientBuildOptions(),
+    entryPoints: ['cli/bin.ts'],
+    outfile: CLIENT_FILE,
+    format: 'esm',
+    banner: { js: `#!/usr/bin/env node\n${REQUIRE_BANNER}` },
   });
   chmodSync(CLIENT_FILE, 0o755);
-  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; license: string; description: string; engines: unknown };
-  const manifest = {
-    name: 'dssss',
-    version: root.version,
-    description: root.description,
-    license: root.license,
-    type: 'module',
-    bin: { dssss: 'dssss.mjs' },
-    files: ['dssss.mjs'],
-    engines: root.engines,
-  };
-  writeFileSync(join(DIST, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  const bytes = statSync(CLIENT_FILE).size;
-  if (bytes > CLIENT_MAX_BYTES) throw new Error(`dist/dssss.mjs is ${bytes} bytes, over ${CLIENT_MAX_BYTES}`);
-  return { file: CLIENT_FILE, bytes };
+  buildSync({
+    ...clientBuildOptions(),
+    entryPoints: ['cli/index.ts'],
+    outfile: LIBRARY_FILE,
+    format: 'esm',
+    // The SDK's credential providers are CommonJS and require() Node's built-ins (module-scoped: nothing leaks to the importer).
+    banner: { js: REQUIRE_BANNER },
+  });
+  const files = [CLIENT_FILE, LIBRARY_FILE];
+  if (options.types === true) {
+    buildTypes();
+    files.push(TYPES_FILE);
+  }
+  const sized = files.map((file) => ({ file, bytes: statSync(file).size }));
+  for (const { file, bytes } of sized) if (bytes > CLIENT_MAX_BYTES) throw new Error(`${file} is ${bytes} bytes, over ${CLIENT_MAX_BYTES}`);
+  return { files: sized };
+}
+
+/** dist/index.d.ts: the library's declarations in one file, with nothing imported from packages the install does not have. */
+function buildTypes(): void {
+  const require = createRequire(import.meta.url);
+  const { generateDtsBundle } = require('dts-bundle-generator') as typeof import('dts-bundle-generator');
+  const [text] = generateDtsBundle([{ filePath: join(ROOT, 'cli/index.ts'), output: { noBanner: true, exportReferencedTypes: false } }], {
+    preferredConfigPath: join(ROOT, 'tsconfig.json'),
+  });
+  if (text === undefined) throw new Error('dts-bundle-generator produced nothing');
+  if (/from ['"](?!node:)[^'"]+['"]/.test(text)) throw new Error('dist/index.d.ts imports a package the install will not have');
+  writeFileSync(TYPES_FILE, `// dssss ${VERSION}: the client library's types (generated by npm run build).\n${text}`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { bytes } = buildClient();
-  process.stdout.write(`wrote dist/dssss.mjs (${bytes.toLocaleString('en-US')} bytes) and dist/package.json\n`);
+  const { files } = buildClient({ types: !process.argv.includes('--no-types') });
+  for (const { file, bytes } of files) process.stdout.write(`wrote ${file.slice(ROOT.length)} (${bytes.toLocaleString('en-US')} bytes)\n`);
 }

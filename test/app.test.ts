@@ -3,6 +3,9 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_BODY_BYTES } from '../lambda/app';
+import { FileSecretStore } from '../lambda/adapters/file-store';
+import { DssssError } from '../lambda/core/errors';
+import { READINESS_TTL_MS } from '../lambda/runtime';
 import { MAX_SECRET_BYTES } from '../lambda/core/service';
 import { ACCOUNT, errorOf, localFixture, type Fixture } from './helpers';
 
@@ -20,6 +23,64 @@ describe('GET /v1/health', () => {
     const response = await f.request('GET', '/v1/health');
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('GET /v1/ready', () => {
+  const failing = (name: string, awsCode: string) => {
+    throw new DssssError('misconfigured', `the server cannot use ${name} (${awsCode}): its configuration or permissions are wrong`, 60, { service: 'kms', awsCode });
+  };
+
+  it('says ready when the seal keys load and the store answers', async () => {
+    const response = await f.request('GET', '/v1/ready');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ready' });
+  });
+
+  it('names the step that failed and why, logs the cause, and keeps its answer a while so a flood costs the store nothing', async () => {
+    const generateDataKey = vi.fn(async () => failing('KMS', 'AccessDeniedException'));
+    const broken = await localFixture({}, { wrapper: { generateDataKey, unwrap: generateDataKey } });
+    const log = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const response = await broken.request('GET', '/v1/ready');
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({
+        status: 'unready',
+        step: 'seal keys',
+        error: { code: 'misconfigured', message: 'the server cannot use KMS (AccessDeniedException): its configuration or permissions are wrong' },
+      });
+      expect(JSON.parse(String(log.mock.calls.at(-1)![0]))).toMatchObject({ level: 'error', code: 'misconfigured', service: 'kms', awsCode: 'AccessDeniedException' });
+      for (let i = 0; i < 5; i++) expect((await broken.request('GET', '/v1/ready')).status).toBe(503);
+      expect(generateDataKey).toHaveBeenCalledTimes(1);
+      broken.clock.time += READINESS_TTL_MS;
+      await broken.request('GET', '/v1/ready');
+      expect(generateDataKey).toHaveBeenCalledTimes(2);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it('tells a store that does not answer from seal keys that do not load', async () => {
+    const probe = await localFixture();
+    // The file store, with reads of secrets failing as a broken disk would.
+    const failingStore = await localFixture({ DSSSS_DATA_DIR: probe.dir }, {
+      store: new Proxy(new FileSecretStore(probe.dir), {
+        get: (target, key, receiver) =>
+          key === 'latest'
+            ? async () => {
+                throw Object.assign(new Error('EIO'), { code: 'EIO', syscall: 'read' });
+              }
+            : Reflect.get(target, key, receiver),
+      }),
+    });
+    const log = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const response = await failingStore.request('GET', '/v1/ready');
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ status: 'unready', step: 'store', error: { code: 'unavailable' } });
+    } finally {
+      log.mockRestore();
+    }
   });
 });
 
@@ -273,6 +334,17 @@ describe('writer roles', () => {
     // Overwrite still follows the existing roles.
     expect((await put(await f.login('web'), 'new', 't', ['web'])).status).toBe(200);
   });
+
+  it('refuse a caller who may not write before looking its roles up: no role-existence oracle, no IAM call', async () => {
+    const roleId = vi.fn(async (_account: string, name: string) => (name === 'web' ? 'AROAWEB' : undefined));
+    f = await localFixture({ DSSSS_WRITER_ROLES: 'deployer' }, { directory: { roleId } });
+    const web = await f.login('web');
+    expect(await errorOf(await put(web, 'new', 's', ['ghost']))).toMatchObject({ status: 403, code: 'forbidden' });
+    expect(await errorOf(await put(web, 'new', 's', ['web']))).toMatchObject({ status: 403, code: 'forbidden' });
+    expect(roleId).not.toHaveBeenCalled();
+    // A writer learns of the missing role.
+    expect(await errorOf(await put(await f.login('deployer'), 'new', 's', ['ghost']))).toMatchObject({ status: 400, code: 'unknown_role' });
+  });
 });
 
 describe('GET /v1/secrets', () => {
@@ -420,6 +492,41 @@ describe('soft delete, restore, purge, history', () => {
     expect((await f.request('DELETE', `/v1/admin/seal-keys/${newId}`, { token: freshAdmin })).status).toBe(409); // the newest
     expect((await f.request('DELETE', `/v1/admin/seal-keys/${oldId}`, { token: freshAdmin })).status).toBe(204);
     expect(await (await f.request('GET', '/v1/secret/rot/a?version=1', { token: fresh })).json()).toMatchObject({ secret: 'a1' });
+  });
+});
+
+describe('rewrap, interrupted', () => {
+  it('started again after its first page, re-seals each name exactly once, changes no version, and frees the old key', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    const names = Array.from({ length: 23 }, (_, i) => `wrap/n${String(i).padStart(2, '0')}`);
+    for (const name of names) {
+      await put(web, name, `${name}-1`, ['web']);
+      await put(web, name, `${name}-2`, ['web']);
+    }
+    expect((await f.request('POST', '/v1/admin/seal-keys', { token: admin })).status).toBe(201);
+    const rewrap = async (next?: string) =>
+      (await (await f.request('POST', `/v1/admin/rewrap${next ? `?next=${encodeURIComponent(next)}` : ''}`, { token: admin })).json()) as { rewrapped: number; unchanged: number; next?: string };
+    // The run that was cut off: one page, then nothing.
+    const first = await rewrap();
+    expect(first.rewrapped).toBeGreaterThan(0);
+    expect(first.next).toBeDefined();
+    // The run again, from the start, to the end.
+    let total = { rewrapped: first.rewrapped, unchanged: 0 };
+    let next: string | undefined;
+    do {
+      const page = await rewrap(next);
+      total = { rewrapped: total.rewrapped + page.rewrapped, unchanged: total.unchanged + page.unchanged };
+      next = page.next;
+    } while (next);
+    expect(total).toEqual({ rewrapped: names.length, unchanged: first.rewrapped });
+    for (const name of names) {
+      expect(await (await f.request('GET', `/v1/secret/${name}`, { token: web })).json()).toMatchObject({ secret: `${name}-2`, version: 2 });
+      expect(await (await f.request('GET', `/v1/secret/${name}?version=1`, { token: web })).json()).toMatchObject({ secret: `${name}-1`, version: 1 });
+    }
+    const ring = (await (await f.request('GET', '/v1/admin/seal-keys', { token: admin })).json()) as { keys: { id: string; current: boolean }[] };
+    f.clock.time += 66 * 60_000;
+    const oldId = ring.keys.find((k) => !k.current)!.id;
+    expect((await f.request('DELETE', `/v1/admin/seal-keys/${oldId}`, { token: await f.login('dssssadmin') })).status).toBe(204);
   });
 });
 

@@ -35,8 +35,9 @@ export function emfRecorder(
       values[METRIC.logins] = 1;
       dims[DIMENSION.method] = request.operation === 'login' ? 'ec2' : 'iam';
       sets.push([DIMENSION.deployment, DIMENSION.method, DIMENSION.outcome]);
-      if (request.status === 401) values[METRIC.loginFailures] = 1;
     }
+    // Refused logins, also those made with a document on a secret route.
+    if (request.status === 401 && (values[METRIC.logins] === 1 || request.auth === 'ec2' || request.auth === 'iam')) values[METRIC.loginFailures] = 1;
     if (request.service !== undefined && (request.status === 429 || request.status >= 500)) {
       values[request.status === 429 ? METRIC.dependencyThrottles : METRIC.dependencyFailures] = 1;
       dims[DIMENSION.service] = request.service;

@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
 import { DssssError, invalidCredentials } from '../core/errors';
 import { isRoleName } from '../core/roles';
 import type { InstanceIdentity, ResolvedRole, RoleResolver } from '../ports';
-import { isMissing, writeFileAtomic } from './files';
+import { assertPrivate, isMissing, writeFileAtomic } from './files';
 
 export const REGISTRY_DIR = 'instances';
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
@@ -25,9 +25,13 @@ export class LocalRegistry implements RoleResolver {
 
   async resolveRole(identity: InstanceIdentity): Promise<ResolvedRole> {
     if (!INSTANCE_ID.test(identity.instanceId)) throw invalidCredentials('instance is not registered', 'unknown_instance');
+    // A registration planted by another user would name the role a stranger's document logs in as.
+    const file = join(this.dir, `${identity.instanceId}.json`);
+    await assertPrivate(this.dir, 'the instance registry');
+    await assertPrivate(file, 'an instance registration');
     let text: string;
     try {
-      text = await readFile(join(this.dir, `${identity.instanceId}.json`), 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (err) {
       if (isMissing(err)) throw invalidCredentials('instance is not registered', 'unknown_instance');
       throw err;

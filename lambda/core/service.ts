@@ -81,11 +81,23 @@ export interface ListOptions {
   readonly values?: boolean | undefined;
   /** Soft-deleted names instead of live ones (distinguished roles). */
   readonly deleted?: boolean | undefined;
+  /** Each listed name's version, time, writer and roles, where the caller may read it (`ls -l`). */
+  readonly details?: boolean | undefined;
+}
+
+/** A listed name, with its latest version's metadata when the caller may read it (never a value). */
+export interface ListEntry {
+  readonly name: string;
+  readonly version?: number;
+  readonly updated?: string;
+  readonly by?: { readonly role: string; readonly principal: string };
+  readonly roles?: readonly string[];
 }
 
 export interface Listing {
   readonly names: string[];
   readonly secrets?: Secret[] | undefined;
+  readonly entries?: ListEntry[] | undefined;
   readonly next?: string | undefined;
 }
 
@@ -165,15 +177,15 @@ export class SecretService {
     const roles = parseRoles(rawRoles, this.home);
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes > MAX_SECRET_BYTES) throw tooLarge(`the secret is ${bytes} bytes; the limit is ${MAX_SECRET_BYTES}`);
-    const roleIds = await this.pin(roles);
-    return this.write(caller, name, 'put', (head) => {
+    return this.write(caller, name, 'put', async (head) => {
       if (head?.payload.op === 'delete') {
         // Its last readers and the admins learn why; anyone else gets the refusal a live secret would give.
         if (!this.deps.policy.mayOverwrite(caller, head.payload)) this.deps.policy.assertMayWrite(caller, name, head.payload);
         throw conflict(`secret ${name} is deleted: a distinguished role restores or purges it before it is written again`);
       }
       this.deps.policy.assertMayWrite(caller, name, head?.payload);
-      return { op: 'put', value, roles, roleIds };
+      // Only a caller who may write learns whether a role exists (and costs an iam:GetRole).
+      return { op: 'put', value, roles, roleIds: await this.pin(roles) };
     });
   }
 
@@ -301,6 +313,7 @@ export class SecretService {
     const page = await this.deps.store.list(prefix, limit, cursor, { fresh });
     const names: string[] = [];
     const secrets: Secret[] = [];
+    const entries: ListEntry[] = [];
     for (const entry of page.entries) {
       let head: Head | undefined;
       try {
@@ -312,9 +325,17 @@ export class SecretService {
       if (!head || (head.payload.op === 'delete') !== (options.deleted === true)) continue;
       if (!policy.mayList(caller, head.payload)) continue;
       names.push(entry.name);
-      if (options.values && !options.deleted && policy.mayRead(caller, head.payload)) secrets.push(this.toSecret(head));
+      const readable = policy.mayRead(caller, head.payload);
+      if (options.values && !options.deleted && readable) secrets.push(this.toSecret(head));
+      // A name a distinguished role may only list carries nothing but its name.
+      if (options.details) entries.push(readable ? this.toEntry(head) : { name: entry.name });
     }
-    return { names, ...(options.values ? { secrets } : {}), ...(page.next === undefined ? {} : { next: page.next }) };
+    return {
+      names,
+      ...(options.values ? { secrets } : {}),
+      ...(options.details ? { entries } : {}),
+      ...(page.next === undefined ? {} : { next: page.next }),
+    };
   }
 
   /** The head, if the caller may read it; one answer for "no such secret" and "not yours to read". */
@@ -325,6 +346,17 @@ export class SecretService {
       throw new DssssError('not_found', `secret ${name} not found`, undefined, { reason: 'not_a_reader' });
     }
     return head;
+  }
+
+  private toEntry(head: Head): ListEntry {
+    const p = head.payload;
+    return {
+      name: p.name,
+      version: p.version,
+      updated: p.at,
+      by: { role: displayRole(refOf(p.by.account, p.by.role), this.home), principal: p.by.principal },
+      roles: p.roles.map((r) => displayRole(r, this.home)),
+    };
   }
 
   private toSecret(head: Head): Secret {

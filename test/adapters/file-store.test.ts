@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { FileSecretStore } from '../../lambda/adapters/file-store';
 import { MAX_VERSIONS } from '../../lambda/ports';
 import { LOCAL_KEY_FILE, LocalKeyWrapper } from '../../lambda/adapters/local-keys';
-import { LocalRegistry } from '../../lambda/adapters/local-registry';
+import { LocalRegistry, REGISTRY_DIR } from '../../lambda/adapters/local-registry';
 import { DEV_CA_FILE, ensureDevCa } from '../../lambda/adapters/dev-ca-files';
 import { storeContract } from '../support/store-contract';
 
@@ -58,6 +58,19 @@ describe('a data dir others can reach (finding 7)', () => {
     await writeFile(join(planted, DEV_CA_FILE), '{}', { mode: 0o644 });
     await chmod(join(planted, DEV_CA_FILE), 0o644);
     await expect(ensureDevCa(planted)).rejects.toMatchObject({ code: 'misconfigured', message: expect.stringMatching(/development CA/) });
+  });
+
+  it('refuses an instance registration others could have planted, and a registry open to them', async () => {
+    const dir = await tempDir();
+    const registry = new LocalRegistry(dir);
+    const identity = { instanceId: 'i-0123456789abcdef0', accountId: '111122223333', region: 'us-east-1' };
+    await registry.register(identity.instanceId, identity.accountId, 'web');
+    expect(await registry.resolveRole(identity)).toEqual({ role: 'web' });
+    await chmod(join(dir, REGISTRY_DIR, `${identity.instanceId}.json`), 0o666);
+    await expect(registry.resolveRole(identity)).rejects.toMatchObject({ code: 'misconfigured', message: expect.stringMatching(/instance registration/) });
+    await chmod(join(dir, REGISTRY_DIR, `${identity.instanceId}.json`), 0o600);
+    await chmod(join(dir, REGISTRY_DIR), 0o777);
+    await expect(registry.resolveRole(identity)).rejects.toMatchObject({ code: 'misconfigured', message: expect.stringMatching(/instance registry/) });
   });
 
   it('refuses a key that is a symbolic link to someone else\'s file', async () => {

@@ -77,6 +77,16 @@ describe('metrics in Embedded Metric Format', () => {
     expect(get!._aws.CloudWatchMetrics[0]!.Dimensions).toContainEqual(['Deployment', 'Service']);
   });
 
+  it('counts a refused document login on a secret route as a refused login, and a refused token as no login', () => {
+    const lines: string[] = [];
+    const record = emfRecorder('prod', undefined, undefined, (line) => lines.push(line));
+    record({ operation: 'get', outcome: 'denied', status: 401, code: 'invalid_credentials', auth: 'ec2', latencyMs: 2 });
+    record({ operation: 'get', outcome: 'denied', status: 401, code: 'invalid_credentials', auth: 'token', latencyMs: 2 });
+    const [document, token] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(document![METRIC.loginFailures]).toBe(1);
+    expect(token![METRIC.loginFailures]).toBeUndefined();
+  });
+
   it('counts change events that were not published, once each, on the next request', () => {
     const lines: string[] = [];
     const events = { count: 0 };

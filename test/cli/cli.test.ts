@@ -1,145 +1,47 @@
-// The `dssss` client end to end against a local dssss over real HTTP, with IMDSv2 and STS
-// played by stand-ins on loopback: most commands in this process (cli/main.ts, with the
-// environment and stdio it would have), and logins, put/get/ls, exec and dev as the bundle
-// users install (dist/dssss.mjs, built by the global setup) in a child process. Nothing
-// leaves 127.0.0.1.
+// The `dssss` command end to end against a local dssss over real HTTP, with IMDSv2 and STS
+// played by stand-ins on loopback (test/cli/harness.ts): most commands in this process, and
+// logins, put/get/ls, exec and dev as the bundle users install, in a child process.
 
-import { execFile } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { environmentName, isProtectedVariable } from '../../cli/commands';
-import { main } from '../../cli/main';
-import { CLIENT_FILE } from '../../scripts/build';
-import { localFixture, type Fixture } from '../helpers';
+import { DEV_CA_FILE as CLI_DEV_CA_FILE } from '../../cli/commands/dev';
+import { environmentName, isProtectedVariable } from '../../cli/commands/exec';
+import { DEV_CA_FILE } from '../../lambda/adapters/dev-ca-files';
+import { ACCOUNT, type Fixture } from '../helpers';
+import { startHarness, type CommandOptions, type Harness } from './harness';
+import { INSTANCE_ROLE_KEY, listen, startImds, type ImdsStandIn, type StsStandIn } from './stand-ins';
 
-const IMDS_SESSION = 'imds-session-token';
-
+let h: Harness;
 let f: Fixture;
-let api: ServerType;
 let url: string;
 let home: string;
-const imds = { url: '', server: undefined as Server | undefined, document: '', hits: 0, failures: 0 };
-const sts = { url: '', server: undefined as Server | undefined, role: 'worker', hits: 0 };
-
-function listen(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => handler(req, res, body));
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
-}
+let imds: ImdsStandIn;
+let sts: StsStandIn;
+const dssss = (args: string[], options?: CommandOptions) => h.dssss(args, options);
 
 beforeAll(async () => {
-  // IMDSv2 as EC2 serves it: a session token by PUT, then the document with it, in 64-character lines.
-  ({ server: imds.server, url: imds.url } = await listen((req, res) => {
-    imds.hits++;
-    if (imds.failures > 0) {
-      imds.failures--;
-      res.writeHead(500).end();
-    } else if (req.method === 'PUT' && req.url === '/latest/api/token' && req.headers['x-aws-ec2-metadata-token-ttl-seconds']) {
-      res.end(IMDS_SESSION);
-    } else if (req.url === '/latest/dynamic/instance-identity/rsa2048' && req.headers['x-aws-ec2-metadata-token'] === IMDS_SESSION) {
-      res.end(imds.document.replace(/(.{64})/g, '$1\n'));
-    } else {
-      res.writeHead(401).end();
-    }
-  }));
-  // STS, as moto answers GetCallerIdentity (it does not check signatures; the real one does).
-  ({ server: sts.server, url: sts.url } = await listen((_req, res) => {
-    sts.hits++;
-    res.writeHead(200, { 'Content-Type': 'text/xml' }).end(
-      `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:sts::123456789012:assumed-role/${sts.role}/task</Arn>` +
-        '<Account>123456789012</Account></GetCallerIdentityResult></GetCallerIdentityResponse>',
-    );
-  }));
-  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: '111122223333,123456789012' });
-  api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise((resolve) => api.once('listening', resolve));
-  url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  home = await mkdtemp(join(tmpdir(), 'dssss-cli-'));
+  h = await startHarness();
+  ({ f, url, home, imds, sts } = h);
 });
 
-afterAll(() => {
-  api.close();
-  imds.server?.close();
-  sts.server?.close();
-});
+afterAll(() => h.close());
 
 beforeEach(async () => {
   imds.document = await f.identity('web');
+  imds.role = undefined;
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The real bin, with an environment that holds no AWS credentials unless a test gives some. */
-/**
- * One `dssss` command. In this process (cli/main.ts, with its own io and the environment it
- * would have) unless it must be a process of its own: `exec` (its child inherits the stdio),
- * `dev`, and the commands a test runs as the installed bundle (`bundle: true`).
- */
-async function dssss(args: string[], options: { env?: Record<string, string>; input?: string; tokenFile?: string; bundle?: boolean } = {}): Promise<Run> {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH!,
-    HOME: home,
-    DSSSS_URL: url,
-    DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
-    AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    // No waiting out failures unless a test asks for it (the retry tests below).
-    DSSSS_RETRY_FOR: '0',
-    ...options.env,
-  };
-  if (options.bundle || args[0] === 'exec' || args[0] === 'dev') return bundled(args, env, options.input);
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        append(chunk.toString());
-        done();
-      },
-    });
-  // The AWS SDK's credential chain reads process.env, as it would in a process of its own;
-  // a worker thread's process.env is its own, and this file runs one command at a time.
-  const saved = process.env;
-  process.env = env;
-  try {
-    const code = await main(args, { env, stdin: Readable.from([Buffer.from(options.input ?? '')]), stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)) });
-    return { code, stdout, stderr };
-  } finally {
-    process.env = saved;
-  }
-}
-
-/** dist/dssss.mjs in a child process, as users run it. */
-function bundled(args: string[], env: Record<string, string>, input: string | undefined): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLIENT_FILE, ...args], { env, cwd: home, timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-    child.stdin!.end(input ?? '');
-  });
-}
-
 describe('dssss login', () => {
-  it('on EC2 (IMDS answers): logs in with the identity document and caches the token in a 0600 file', async () => {
+  it('on EC2 without an instance role: logs in with the identity document and caches the token in a 0600 file', async () => {
     const tokenFile = join(home, 'ec2', 'token.json');
-    const hits = imds.hits;
+    const hits = imds.requests.length;
     const run = await dssss(['login'], { tokenFile, bundle: true });
     expect(run).toMatchObject({ code: 0, stdout: '' });
     expect(run.stderr).toMatch(/logged in as role web \(ec2\)/);
-    expect(imds.hits).toBeGreaterThan(hits);
+    expect(imds.requests.slice(hits)).toContain('GET /latest/dynamic/instance-identity/rsa2048');
     expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
     const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { role: string; method: string }> };
     expect(cache.tokens[url]).toMatchObject({ role: 'web', method: 'ec2' });
@@ -210,12 +112,12 @@ describe('dssss login', () => {
   });
 
   it('reads AWS_EC2_METADATA_DISABLED as the SDK does: any value but false keeps IMDS out of it', async () => {
-    const hits = imds.hits;
+    const hits = imds.requests.length;
     for (const value of ['1', 'yes', 'TRUE']) {
       const run = await dssss(['login'], { tokenFile: join(home, `off-${value}.json`), env: { AWS_EC2_METADATA_DISABLED: value } });
       expect(run.code).toBe(3);
     }
-    expect(imds.hits).toBe(hits);
+    expect(imds.requests.length).toBe(hits);
   });
 
   it('refuses a server URL that would send credentials in the clear or carries a password', async () => {
@@ -238,16 +140,16 @@ describe('dssss login', () => {
     const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { token: string; expiresAt: string }> };
     cache.tokens[url]!.expiresAt = new Date(Date.now() - 1000).toISOString();
     await writeFile(tokenFile, JSON.stringify(cache));
-    let hits = imds.hits;
+    let hits = imds.requests.length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
-    expect(imds.hits).toBeGreaterThan(hits);
+    expect(imds.requests.length).toBeGreaterThan(hits);
 
     const fresh = JSON.parse(await readFile(tokenFile, 'utf8')) as typeof cache;
     fresh.tokens[url]!.token = 'dssss.v1.forged';
     await writeFile(tokenFile, JSON.stringify(fresh));
-    hits = imds.hits;
+    hits = imds.requests.length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
-    expect(imds.hits).toBeGreaterThan(hits);
+    expect(imds.requests.length).toBeGreaterThan(hits);
   });
 });
 
@@ -543,5 +445,160 @@ describe('environmentName', () => {
     ['token', '', 'TOKEN'],
   ])('%s under %s is %s', (name, prefix, variable) => {
     expect(environmentName(name, prefix)).toBe(variable);
+  });
+});
+
+describe('login on EC2 with an instance role (issue 17)', () => {
+  it("logs in by IAM with the role's credentials from IMDSv2 (one STS call on the server, no document), with the nonce", async () => {
+    imds.role = 'web';
+    const nonceFile = join(home, 'role-instance', 'nonce');
+    const before = { imds: imds.requests.length, sts: sts.keys.length };
+    const run = await dssss(['login'], { tokenFile: join(home, 'role.json'), env: { DSSSS_NONCE_FILE: nonceFile }, bundle: true });
+    expect(run.stderr).toMatch(/logged in as role web \(iam\)/);
+    expect(run.code).toBe(0);
+    const read = imds.requests.slice(before.imds);
+    expect(read).toContain('GET /latest/meta-data/iam/security-credentials/');
+    expect(read).toContain('GET /latest/meta-data/iam/security-credentials/web');
+    expect(read).not.toContain('GET /latest/dynamic/instance-identity/rsa2048');
+    expect(sts.keys.slice(before.sts)).toEqual([INSTANCE_ROLE_KEY]);
+    // The nonce went with it: the instance is now bound, and a login with another nonce is refused.
+    const thief = await dssss(['login'], { tokenFile: join(home, 'role-thief.json'), env: { DSSSS_NONCE_FILE: join(home, 'role-thief-nonce') } });
+    expect(thief.code).toBe(3);
+    expect((await dssss(['login'], { tokenFile: join(home, 'role2.json'), env: { DSSSS_NONCE_FILE: nonceFile } })).code).toBe(0);
+  });
+
+  it('logs in with the identity document when told to (--method ec2), role or not', async () => {
+    imds.role = 'web';
+    const run = await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'forced-ec2.json') });
+    expect(run.stderr).toMatch(/\(ec2\)/);
+    expect(run.code).toBe(0);
+  });
+
+  it('reads IMDS at the endpoint its environment names, path and all', async () => {
+    const mounted = await startImds('/i-0aaaabbbbccccdddd');
+    try {
+      mounted.document = await f.identity('worker');
+      const run = await dssss(['login'], { tokenFile: join(home, 'mounted.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: `${mounted.url}/` } });
+      expect(run.stderr).toMatch(/logged in as role worker \(ec2\)/);
+      expect(mounted.requests.length).toBeGreaterThan(0);
+      expect(mounted.requests.every((r) => r.split(' ')[1]!.startsWith('/i-0aaaabbbbccccdddd/latest/'))).toBe(true);
+    } finally {
+      mounted.server.close();
+    }
+  });
+
+  it('takes a 4xx from IMDS as final (exit 3 at once, whatever the budget), and retries a 5xx', async () => {
+    let hits = 0;
+    const refusing = await listen((req, res) => {
+      hits++;
+      if (req.method === 'PUT') res.end('session');
+      else res.writeHead(403).end();
+    });
+    try {
+      const run = await dssss(['login', '--method', 'ec2', '--retry-for', '30'], { tokenFile: join(home, 'refused.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: refusing.url } });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/^dssss: could not read the instance identity document from IMDS \(status 403; .*hop limit.*\) \(imds_unavailable\)\n$/);
+      expect(hits).toBe(2); // a session token, one refused read: no retry
+    } finally {
+      refusing.server.close();
+    }
+    imds.role = 'web';
+    imds.failures = 3;
+    // The instance is bound to its nonce by the first test of this block.
+    const flaky = await dssss(['login', '--retry-for', '20'], { tokenFile: join(home, 'role-flaky.json'), env: { DSSSS_NONCE_FILE: join(home, 'role-instance', 'nonce') } });
+    expect(flaky.stderr).toMatch(/\(iam\)/);
+    expect(imds.failures).toBe(0);
+  });
+});
+
+describe('everyday commands', () => {
+  it('ls -l shows version, updated, writer and roles of each name', async () => {
+    await dssss(['put', 'long/a', '--roles', 'web,worker'], { input: 'x' });
+    await dssss(['put', 'long/a', '--roles', 'web,worker'], { input: 'y' });
+    const run = await dssss(['ls', '-l', 'long']);
+    expect(run.code).toBe(0);
+    const [header, row, ...rest] = run.stdout.split('\n');
+    expect(header).toBe('NAME\tVERSION\tUPDATED\tBY\tROLES');
+    expect(row).toMatch(/^long\/a\t2\t\d{4}-\d\d-\d\dT[^\t]+\tweb\/i-[0-9a-f]+\tweb,worker$/);
+    expect(rest).toEqual(['']);
+    expect(run.stdout).not.toMatch(/\by\b/);
+  });
+
+  it('--version, help, help COMMAND; an unknown command or option is one line and exit 2', async () => {
+    expect((await dssss(['--version'])).stdout).toMatch(/^dssss \d+\.\d+\.\d+\n$/);
+    const help = await dssss(['help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    for (const name of ['login', 'get', 'put', 'ls', 'exec', 'dev', 'admin']) expect(help.stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
+    const get = await dssss(['help', 'get']);
+    expect(get.stdout).toMatch(/^usage: dssss get NAME/);
+    expect(get.stdout).toContain('--watch');
+    expect((await dssss(['exec', '--help'])).stdout).toMatch(/^usage: dssss exec/);
+    for (const [args, line] of [
+      [['frobnicate'], /^dssss: unknown command "frobnicate": dssss help lists them\n$/],
+      [['help', 'frobnicate'], /^dssss: unknown command "frobnicate"/],
+      [['dev', 'identity', '--rol', 'web'], /^dssss: dev identity: unknown option --rol \(see dssss help dev\)\n$/],
+      [['get', 'a', '--verison', '2'], /^dssss: get: unknown option --verison \(see dssss help get\)\n$/],
+      [['get', 'a', '--version'], /^dssss: get: --version needs a value/],
+      [['get'], /^dssss: get: missing argument/],
+      [['ls', 'a', 'b'], /^dssss: ls: unexpected argument "b"/],
+    ] as const) {
+      const run = await dssss([...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(line);
+    }
+  });
+});
+
+describe('the client against a local server: dev login, login --document, the data dir', () => {
+  it('dev login logs in as a fake instance of the role (no IMDS), and later commands use its token', async () => {
+    const tokenFile = join(home, 'dev-login.json');
+    const env = { DSSSS_DATA_DIR: f.dir, AWS_EC2_METADATA_DISABLED: 'true' };
+    const login = await dssss(['dev', 'login', '--role', 'worker', '--account', ACCOUNT], { tokenFile, env });
+    expect(login.stderr).toMatch(/logged in as role worker \(a fake instance/);
+    expect(login.code).toBe(0);
+    expect(await dssss(['put', 'devlogin/x', '--roles', 'worker'], { tokenFile, env, input: 'from a laptop' })).toMatchObject({ code: 0 });
+    expect(await dssss(['get', 'devlogin/x'], { tokenFile, env })).toMatchObject({ code: 0, stdout: 'from a laptop' });
+    const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { method: string; expiresAt: string }> };
+    expect(cache.tokens[url]?.method).toBe('document');
+    // Such a token is not renewed (there is no document to renew it with): the command says to log in again.
+    cache.tokens[url]!.expiresAt = new Date(Date.now() - 1000).toISOString();
+    await writeFile(tokenFile, JSON.stringify(cache));
+    const expired = await dssss(['get', 'devlogin/x'], { tokenFile, env });
+    expect(expired.code).toBe(3);
+    expect(expired.stderr).toMatch(/log in again \(dssss dev login/);
+    // An explicit login detects afresh (here: an instance, through the IMDS stand-in).
+    expect((await dssss(['login'], { tokenFile })).stderr).toMatch(/\(ec2\)/);
+  });
+
+  it('login --document FILE logs in with that document', async () => {
+    const file = join(home, 'document.txt');
+    await writeFile(file, await f.identity('billing'));
+    const run = await dssss(['login', '--document', file], { tokenFile: join(home, 'document.json'), env: { AWS_EC2_METADATA_DISABLED: 'true' } });
+    expect(run.stderr).toMatch(/logged in as role billing \(document\)/);
+    expect((await dssss(['login', '--document', join(home, 'missing.txt')])).code).toBe(2);
+  });
+
+  it('dev commands find the data dir from a subdirectory, and never create a second one', async () => {
+    // The CLI looks for the server's development CA by the server's own file name.
+    expect(CLI_DEV_CA_FILE).toBe(DEV_CA_FILE);
+    const project = await mkdtemp(join(tmpdir(), 'dssss-project-'));
+    await mkdir(join(project, '.dssss'), { mode: 0o700 });
+    await writeFile(join(project, '.dssss', 'dev-ca.json'), await readFile(join(f.dir, 'dev-ca.json')), { mode: 0o600 });
+    const deep = join(project, 'src', 'deep');
+    await mkdir(deep, { recursive: true });
+    const run = await dssss(['dev', 'identity', '--role', 'web'], { cwd: deep });
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().length).toBeGreaterThan(100);
+    expect((await readdir(join(project, '.dssss', 'instances'))).length).toBe(1);
+    await expect(stat(join(deep, '.dssss'))).rejects.toThrow();
+
+    const elsewhere = await mkdtemp(join(tmpdir(), 'dssss-nowhere-'));
+    const lost = await dssss(['dev', 'identity', '--role', 'web'], { cwd: elsewhere });
+    expect(lost.code).toBe(2);
+    expect(lost.stderr).toMatch(/no local server data dir .*npm start.*DSSSS_DATA_DIR/);
+    await expect(stat(join(elsewhere, '.dssss'))).rejects.toThrow();
+    const wrongDir = await dssss(['dev', 'identity', '--role', 'web'], { cwd: elsewhere, env: { DSSSS_DATA_DIR: elsewhere } });
+    expect(wrongDir.code).toBe(2);
+    expect(wrongDir.stderr).toMatch(/holds no development CA/);
   });
 });

@@ -45,6 +45,8 @@ describe('alarms', () => {
     expect(alarms.FunctionErrors).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Threshold: 1 });
     expect(alarms.FunctionThrottles).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Threshold: 1 });
     expect(alarms.ConcurrencyNearLimit).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'ConcurrentExecutions', Statistic: 'Maximum', Threshold: 800 });
+    // The quota is the account's: its total, not this function's share.
+    expect(alarms.ConcurrencyNearLimit!.Dimensions).toBeUndefined();
     expect(alarms.DependencyThrottling).toMatchObject({
       Namespace: 'dssss',
       MetricName: METRIC.dependencyThrottles,
@@ -53,7 +55,7 @@ describe('alarms', () => {
     });
     expect(alarms.RefusedLoginSpike).toMatchObject({ Namespace: 'dssss', MetricName: METRIC.loginFailures, Threshold: 100 });
     // The metrics' Deployment is what the function is told to emit.
-    const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0] as Alarm;
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } }))[0] as Alarm;
     expect(fn.Properties.Environment.Variables.DSSSS_DEPLOYMENT).toBe('Prod');
     expect(stack.monitoring.topic).toBeUndefined();
     for (const a of Object.values(alarms)) expect(a.AlarmActions).toBeUndefined();

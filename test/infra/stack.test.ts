@@ -332,6 +332,7 @@ describe('DssssStack with every setting given', () => {
     s = synth({
       distinguishedRoles: ['admin', 'breakglass'],
       writerRoles: ['ci', 'deployer'],
+      prefixWriters: 'app/=web,deploy;billing/=billing',
       iamUsers: ['alice'],
       nonceMode: 'required',
       maxDocumentAgeSeconds: 86400,
@@ -356,6 +357,7 @@ describe('DssssStack with every setting given', () => {
       DSSSS_ACCOUNT_ID: { Ref: 'AWS::AccountId' },
       DSSSS_DISTINGUISHED_ROLES: 'admin,breakglass',
       DSSSS_WRITER_ROLES: 'ci,deployer',
+      DSSSS_PREFIX_WRITERS: 'app/=web,deploy;billing/=billing',
       DSSSS_IAM_USERS: 'alice',
       DSSSS_NONCE_MODE: 'required',
       DSSSS_MAX_DOCUMENT_AGE_SECONDS: '86400',
@@ -523,6 +525,11 @@ describe('DssssStack refuses settings the function would refuse', () => {
     expect(attempt({ distinguishedRoles: undefined })).toThrow(/distinguishedRoles is required/);
     const s = synth({ distinguishedRoles: ['none'] });
     expect(apiFunction(s).Properties.Environment.Variables.DSSSS_DISTINGUISHED_ROLES).toBe('none');
+  });
+
+  it('refuses writer rules the function would refuse', () => {
+    expect(attempt({ prefixWriters: 'app=web' })).toThrow(/function would refuse.*DSSSS_PREFIX_WRITERS/);
+    expect(attempt({ prefixWriters: 'app/=web;app/=ops' })).toThrow(/appears twice/);
   });
 
   it('refuses a token lifetime outside 60..3600 seconds', () => {

@@ -196,6 +196,65 @@ describe('an evicted role racing its own removal (finding 2)', () => {
   });
 });
 
+/**
+ * Finding 3: an admin's DELETE races a reader's PUT. Whatever the interleaving, an answered
+ * DELETE leaves the secret deleted: a PUT decided before the tombstone lands under it, one
+ * decided after is refused (409); none lands on top of it or recreates the name.
+ */
+async function deleteRace(request: Request, admin: string, reader: string, name: string): Promise<void> {
+  expect((await request('PUT', `/v1/secret/${name}`, admin, { Secret: 'v1', Roles: ['web', 'dssssadmin'] })).status).toBe(200);
+  const [deleted, ...puts] = await Promise.all([
+    request('DELETE', `/v1/secret/${name}`, admin),
+    request('PUT', `/v1/secret/${name}`, reader, { Secret: 'back', Roles: ['web'] }),
+    request('PUT', `/v1/secret/${name}`, reader, { Secret: 'again', Roles: ['web'] }),
+  ]);
+  expect(deleted.status).toBe(204);
+  for (const put of puts) expect([200, 409]).toContain(put.status);
+  const read = await request('GET', `/v1/secret/${name}`, admin);
+  expect(await read.json(), `${name}: still deleted`).toMatchObject({ error: { code: 'deleted' } });
+  const history = (await (await request('GET', `/v1/secret/${name}/versions`, admin)).json()) as { versions: { version: number; deleted: boolean }[] };
+  expect(history.versions[0]!.deleted, `${name}: the tombstone is the latest version`).toBe(true);
+}
+
+/** After a purge the name is new again: the create rule decides, not the old roles. */
+async function purgeThenCreate(request: Request, admin: string, reader: string, name: string): Promise<void> {
+  expect((await request('DELETE', `/v1/secret/${name}?purge=true`, admin)).status).toBe(204);
+  expect((await request('PUT', `/v1/secret/${name}`, reader, { Secret: 'mine', Roles: ['web'] })).status, `${name}: web is no writer here`).toBe(403);
+}
+
+describe('a delete racing a reader\'s write (finding 3)', () => {
+  it('stays deleted on the local store, and a purged name is created only by its writers', async () => {
+    const f = await localFixture({ DSSSS_WRITER_ROLES: 'dssssadmin' });
+    try {
+      const request: Request = (method, path, token, body) => f.request(method, path, { token, body });
+      const [admin, reader] = [await f.login('dssssadmin'), await f.login('web')];
+      for (let i = 0; i < 15; i++) await deleteRace(request, admin, reader, `gone/local-${i}`);
+      await purgeThenCreate(request, admin, reader, 'gone/local-0');
+    } finally {
+      await rm(f.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stays deleted on Parameter Store (mocked), with each request in a container of its own', async () => {
+    const fake = new FakeAws();
+    try {
+      const ca = createDevCa();
+      const config = awsConfig(ca, { DSSSS_WRITER_ROLES: 'dssssadmin' });
+      const [a, b] = [createApp(await createRuntime(config)), createApp(await createRuntime(config))];
+      fake.addInstance('i-00000000000000b1', '111122223333', 'dssssadmin');
+      fake.addInstance('i-00000000000000b2', '111122223333', 'web');
+      const admin = await loginWith(a, awsDocument(ca, 'i-00000000000000b1'));
+      const reader = await loginWith(b, awsDocument(ca, 'i-00000000000000b2'));
+      const request: Request = (method, path, token, body) =>
+        Promise.resolve((token === reader ? b : a).request(path, { method, headers: { Reauthentication: token!, 'Cache-Control': 'no-cache' }, body: body === undefined ? undefined : JSON.stringify(body) }));
+      for (let i = 0; i < 15; i++) await deleteRace(request, admin, reader, `gone/ssm-${i}`);
+      await purgeThenCreate(request, admin, reader, 'gone/ssm-0');
+    } finally {
+      fake.restore();
+    }
+  });
+});
+
 describe('many cold starts at once', () => {
   it('on one fresh local data dir: one seal key, one CA, every token accepted by every process', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dssss-cold-'));
@@ -242,8 +301,8 @@ describe('many cold starts at once', () => {
 
 // ---- helpers ----
 
-function awsConfig(ca: DevCa) {
-  return loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*', DSSSS_KMS_KEY_ID: 'alias/test', DSSSS_ALLOWED_ACCOUNTS: '111122223333', DSSSS_EXTRA_CERTS: ca.certPem, DSSSS_AUDIT_LOG: 'off' });
+function awsConfig(ca: DevCa, env: Record<string, string> = {}) {
+  return loadConfig({ DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*', DSSSS_KMS_KEY_ID: 'alias/test', DSSSS_ALLOWED_ACCOUNTS: '111122223333', DSSSS_EXTRA_CERTS: ca.certPem, DSSSS_AUDIT_LOG: 'off', ...env });
 }
 
 function awsDocument(ca: DevCa, instanceId: string): string {

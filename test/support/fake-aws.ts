@@ -1,13 +1,29 @@
-// A small in-memory AWS behind aws-sdk-client-mock: Parameter Store (versions, history,
-// conditional create, paths, batches), KMS (data keys bound to an encryption context), EC2
-// and IAM (instance -> profile -> role, roles with unique ids). Every call is recorded, and a fault can be armed for any one of them.
-// The tests, the security suites and the benchmark share it; `serveLoopbackAws` serves the
-// same state over AWS's JSON protocol on 127.0.0.1 to a process of its own (the bundled artifact).
+// The shared AWS stand-in for the tests, the security suites, the benchmark and the fleet
+// simulation: one account's Parameter Store, KMS, EC2, IAM, STS, DynamoDB and EventBridge
+// (aws-world.ts), reached two ways with the same state, counts, quotas, latency and faults:
+// - the SDK clients mocked at the class (aws-sdk-client-mock), so every client in the process
+//   answers from it without a network (the default; `{ mock: false }` leaves them alone);
+// - `await fake.serve()`: one loopback HTTP server speaking each service's wire protocol, and
+//   every instance's IMDS (aws-wire.ts, imds.ts), for AWS_ENDPOINT_URL.
+//
+//   const fake = new FakeAws({ mock: false });
+//   const instance = fake.addInstance(fake.newInstanceId(), fake.account, 'web');  // EC2, IAM, IMDS, STS
+//   const task = fake.assumeRole('billing', 'task-1');  // credentials STS knows
+//   fake.createTable('bookkeeping', 'k');
+//   fake.setQuotas(AWS_DEFAULT_QUOTAS, { scale: 10 });  // aws-quotas.ts: token buckets
+//   fake.setLatency('SSM', { ms: 2, jitterMs: 1 });      // real ms: divide AWS's by the scale
+//   const aws = await fake.serve();  // aws.url; aws.imdsUrl(instance.instanceId)
+//   fake.imds.fault(instance.instanceId, { kind: 'error', status: 503, count: 2 });
+//   ... fake.counts()['SSM.GetParameter'] -> { requests, throttled }
+//
+// Every call lands in `calls` ("SSM.GetParameter", ...) and `counts()`; `arm` fails a call
+// of your choosing, mocked or on the wire.
 
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createDevCa, type DevCa } from '../../lambda/identity/dev-ca';
+import { DynamoDBClient, DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetInstanceProfileCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
@@ -20,6 +36,15 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
+import { Quotas, type QuotaOptions, type QuotaTable } from './aws-quotas';
+import { serveAws, TransportFault, type AwsServer } from './aws-wire';
+import { AwsError, AwsWorld, type CallContext, type ParameterVersion, type Service, type StandInCredentials, type World } from './aws-world';
+import { Imds } from './imds';
+
+export { AWS_DEFAULT_QUOTAS, AWS_HIGHER_THROUGHPUT_QUOTAS, type QuotaTable } from './aws-quotas';
+export type { AwsServer } from './aws-wire';
+export type { Service, StandInCredentials, World } from './aws-world';
+export type { ImdsFault } from './imds';
 
 /** Credentials and Region for the SDK clients the runtime builds; the mocks answer before any network. */
 export const AWS_TEST_ENV = {
@@ -30,309 +55,332 @@ export const AWS_TEST_ENV = {
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 } as const;
 
-export type Service = 'SSM' | 'KMS' | 'EC2' | 'IAM';
-
 /**
- * throttle: the service refuses with its throttling error (the SDK has spent its retries).
- * failure: a 5xx from the service. network: the connection is reset.
+ * throttle: the service's throttling error (on the wire the SDK may retry it; a mocked
+ * client does not). failure: a 5xx from the service. network: the connection is reset.
  * timeout: the request never reaches the service; the SDK's deadline fires (TimeoutError).
  * hang: the service acts, but the answer never comes back; the SDK's deadline ends the wait.
  */
 export type FaultKind = 'throttle' | 'failure' | 'network' | 'timeout' | 'hang';
 export const FAULT_KINDS: readonly FaultKind[] = ['throttle', 'failure', 'network', 'timeout', 'hang'];
 
-const THROTTLE: Record<Service, string> = {
-  SSM: 'ThrottlingException',
-  KMS: 'ThrottlingException',
-  EC2: 'RequestLimitExceeded',
-  IAM: 'Throttling',
+/** Each service's throttling error and the status it comes with (EC2's is a 503). */
+const THROTTLE: Record<Service, { code: string; status: number; message: string }> = {
+  SSM: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
+  KMS: { code: 'ThrottlingException', status: 400, message: 'You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.' },
+  EC2: { code: 'RequestLimitExceeded', status: 503, message: 'Request limit exceeded.' },
+  IAM: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
+  STS: { code: 'Throttling', status: 400, message: 'Rate exceeded' },
+  // On-demand tables over their quota: DynamoDB names the reason (TableReadAccountLimitExceeded,
+  // ...) inside a ThrottlingException; provisioned tables get ProvisionedThroughputExceededException.
+  DynamoDB: { code: 'ThrottlingException', status: 400, message: 'Throughput exceeds the current throughput limit for your account.' },
+  EventBridge: { code: 'ThrottlingException', status: 400, message: 'Rate exceeded' },
 };
 const FAILURE: Record<Service, string> = {
   SSM: 'InternalServerError',
   KMS: 'KMSInternalException',
   EC2: 'InternalError',
   IAM: 'ServiceFailure',
+  STS: 'InternalFailure',
+  DynamoDB: 'InternalServerError',
+  EventBridge: 'InternalException',
+};
+/** Where a mocked client's error name is not the wire code: the SDK names IAM's modelled errors by their shape. */
+const SDK_ERROR_NAMES: Record<string, string> = {
+  'IAM.NoSuchEntity': 'NoSuchEntityException',
+  'IAM.ServiceFailure': 'ServiceFailureException',
 };
 
-export function awsError(name: string, message = `${name} (test)`): Error {
-  return Object.assign(new Error(message), { name, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+/** The mocked commands, by the operation each stands for. */
+const MOCKED = [
+  [SSMClient, { GetParameter: GetParameterCommand, GetParameters: GetParametersCommand, GetParameterHistory: GetParameterHistoryCommand, GetParametersByPath: GetParametersByPathCommand, PutParameter: PutParameterCommand, DeleteParameter: DeleteParameterCommand }, 'SSM'],
+  [KMSClient, { GenerateDataKey: GenerateDataKeyCommand, Decrypt: DecryptCommand }, 'KMS'],
+  [EC2Client, { DescribeInstances: DescribeInstancesCommand }, 'EC2'],
+  [IAMClient, { GetInstanceProfile: GetInstanceProfileCommand, GetRole: GetRoleCommand }, 'IAM'],
+  [DynamoDBClient, { GetItem: GetItemCommand, PutItem: PutItemCommand, DeleteItem: DeleteItemCommand }, 'DynamoDB'],
+  [EventBridgeClient, { PutEvents: PutEventsCommand }, 'EventBridge'],
+] as const;
+
+/** A quota's price for one call: an eventually consistent DynamoDB read costs half a unit. */
+export function quotaCost(op: string, input: Record<string, unknown>): number {
+  return op === 'DynamoDB.GetItem' && input.ConsistentRead !== true ? 0.5 : 1;
 }
 
-function faultError(kind: FaultKind, service: Service): Error {
-  switch (kind) {
-    case 'throttle':
-      return awsError(THROTTLE[service]);
-    case 'failure':
-      return Object.assign(awsError(FAILURE[service]), { $fault: 'server', $metadata: { httpStatusCode: 500 } });
-    case 'network':
-      return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-    case 'timeout':
-    case 'hang':
-      // What @smithy/node-http-handler rejects with when a deadline passes.
-      return Object.assign(new Error('@smithy/node-http-handler - request timed out (test)'), { name: 'TimeoutError', code: 'ETIMEDOUT' });
-  }
+export interface Latency {
+  readonly ms: number;
+  /** Added at random, from 0 to this. */
+  readonly jitterMs?: number;
 }
 
-interface Parameter {
-  versions: { version: number; value: string }[];
+export interface CallCount {
+  /** Requests received, the throttled and faulted ones included. */
+  requests: number;
+  /** Answered with the service's throttling error (a quota, or an armed throttle). */
+  throttled: number;
 }
 
-interface World {
-  parameters: Map<string, Parameter>;
-  dataKeys: Map<string, { plaintext: string; context: string }>;
-  instances: Map<string, { owner: string; state: string; profileArn: string }>;
-  profiles: Map<string, string>;
-  /** Role name -> unique id. */
-  roles: Map<string, string>;
+/** An instance as `addInstance` registered it: in EC2, with its profile, role, IMDS and credentials. */
+export interface StandInInstance {
+  readonly instanceId: string;
+  readonly account: string;
+  readonly region: string;
+  readonly role: string;
+  readonly roleId: string;
+  readonly profileArn: string;
+  /** The instance role's session: arn:aws:sts::ACCOUNT:assumed-role/ROLE/INSTANCE-ID. */
+  readonly credentials: StandInCredentials;
+  /** The rsa2048 document IMDS serves, on one line as the Authentication header takes it (signed on first use). */
+  signedDocument(): string;
 }
 
-const MAX_HISTORY = 100;
-const KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/test';
+export interface FakeAwsOptions {
+  /** The account IAM's ARNs name; default 111122223333. */
+  readonly account?: string;
+  /** Mock the SDK clients at the class (default true). Off for a process that talks to `serve()` only. */
+  readonly mock?: boolean;
+  /** Keep every call's name in `calls` (default true); a long simulation may only want `counts()`. */
+  readonly callLog?: boolean;
+  /** The CA that signs identity documents; default a new development CA, made on first use. */
+  readonly ca?: DevCa;
+}
 
 export class FakeAws {
-  private world: World = { parameters: new Map(), dataKeys: new Map(), instances: new Map(), profiles: new Map(), roles: new Map() };
-  /** Every call made, in order: "SSM.GetParameter", "KMS.Decrypt", ... */
-  readonly calls: string[] = [];
-  private fault: { at: number; kind: FaultKind } | undefined;
-  private readonly mocks = [mockClient(SSMClient), mockClient(KMSClient), mockClient(EC2Client), mockClient(IAMClient)] as const;
   /** The account the IAM ARNs name. */
   readonly account: string;
+  /** Every call made, in order: "SSM.GetParameter", "KMS.Decrypt", ... (unless `callLog: false`). */
+  readonly calls: string[] = [];
+  /** Every instance's IMDS: `imds.fault(id, ...)` makes its next requests slow, 5xx or refused; `imds.requests(id)` counts them. */
+  readonly imds: Imds;
+  private readonly world: AwsWorld;
+  private readonly callLog: boolean;
+  private readonly mocks: { restore(): void }[] = [];
+  private requestCount = 0;
+  private callCounts = new Map<string, CallCount>();
+  private fault: { at: number; kind: FaultKind; count: number } | undefined;
+  private quotas: Quotas | undefined;
+  private readonly latency = new Map<Service, Latency>();
+  private devCa: DevCa | undefined;
 
-  constructor(options: { account?: string } = {}) {
+  constructor(options: FakeAwsOptions = {}) {
     this.account = options.account ?? '111122223333';
-    const [ssm, kms, ec2, iam] = this.mocks;
-    ssm.on(GetParameterCommand).callsFake((input) => this.call('SSM.GetParameter', () => this.getParameter(input.Name)));
-    ssm.on(PutParameterCommand).callsFake((input) => this.call('SSM.PutParameter', () => this.putParameter(input)));
-    ssm.on(DeleteParameterCommand).callsFake((input) => this.call('SSM.DeleteParameter', () => this.deleteParameter(input.Name)));
-    ssm.on(GetParametersCommand).callsFake((input) => this.call('SSM.GetParameters', () => this.getParameters(input.Names)));
-    ssm.on(GetParameterHistoryCommand).callsFake((input) => this.call('SSM.GetParameterHistory', () => this.history(input)));
-    ssm.on(GetParametersByPathCommand).callsFake((input) => this.call('SSM.GetParametersByPath', () => this.byPath(input)));
-    kms.on(GenerateDataKeyCommand).callsFake((input) => this.call('KMS.GenerateDataKey', () => this.generateDataKey(input)));
-    kms.on(DecryptCommand).callsFake((input) => this.call('KMS.Decrypt', () => this.decrypt(input)));
-    ec2.on(DescribeInstancesCommand).callsFake((input) => this.call('EC2.DescribeInstances', () => this.describe(input.InstanceIds)));
-    iam.on(GetInstanceProfileCommand).callsFake((input) => this.call('IAM.GetInstanceProfile', () => this.profile(input.InstanceProfileName)));
-    iam.on(GetRoleCommand).callsFake((input) => this.call('IAM.GetRole', () => this.role(input.RoleName)));
-  }
-
-  restore(): void {
-    for (const mock of this.mocks) mock.restore();
-  }
-
-  /**
-   * One call over AWS's JSON protocol (X-Amz-Target), for `serveLoopbackAws`: the same state,
-   * the same recording and faults as the mocked clients. Undefined for a target it does not serve.
-   */
-  answer(target: string, input: Record<string, unknown>): Promise<unknown> | undefined {
-    const blob = (value: unknown) => new Uint8Array(Buffer.from(String(value), 'base64'));
-    const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-    switch (target) {
-      case 'AmazonSSM.GetParameter':
-        return this.call('SSM.GetParameter', () => this.getParameter(input.Name as string | undefined));
-      case 'AmazonSSM.GetParameters':
-        return this.call('SSM.GetParameters', () => this.getParameters(input.Names as string[] | undefined));
-      case 'AmazonSSM.GetParameterHistory':
-        return this.call('SSM.GetParameterHistory', () => this.history(input as { Name?: string }));
-      case 'AmazonSSM.GetParametersByPath':
-        return this.call('SSM.GetParametersByPath', () => this.byPath(input as { Path?: string }));
-      case 'AmazonSSM.PutParameter':
-        return this.call('SSM.PutParameter', () => this.putParameter(input as { Name?: string }));
-      case 'AmazonSSM.DeleteParameter':
-        return this.call('SSM.DeleteParameter', () => this.deleteParameter(input.Name as string | undefined));
-      case 'TrentService.GenerateDataKey':
-        return this.call('KMS.GenerateDataKey', () => {
-          const out = this.generateDataKey(input as { EncryptionContext?: Record<string, string> });
-          return { ...out, Plaintext: base64(out.Plaintext), CiphertextBlob: base64(out.CiphertextBlob) };
-        });
-      case 'TrentService.Decrypt':
-        return this.call('KMS.Decrypt', () => {
-          const out = this.decrypt({ CiphertextBlob: blob(input.CiphertextBlob), EncryptionContext: input.EncryptionContext as Record<string, string> | undefined });
-          return { Plaintext: base64(out.Plaintext), KeyId: KEY_ARN, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
-        });
-      default:
-        return undefined;
+    this.callLog = options.callLog ?? true;
+    this.devCa = options.ca;
+    this.world = new AwsWorld(this.account);
+    this.imds = new Imds({
+      instance: (id) => this.world.state.instances.get(id),
+      credentials: (key) => this.world.state.credentials.get(key),
+      profileId: (arn) => this.world.state.profiles.get(arn.slice(arn.lastIndexOf('/') + 1))?.id,
+      ca: () => this.ca,
+    });
+    if (options.mock ?? true) {
+      for (const [client, commands, service] of MOCKED) {
+        const mock = mockClient(client as typeof SSMClient);
+        for (const [operation, command] of Object.entries(commands)) {
+          mock.on(command as never).callsFake((input: Record<string, unknown>) => this.mocked(`${service}.${operation}`, input));
+        }
+        this.mocks.push(mock);
+      }
     }
   }
 
-  // ---- state ----
-
-  addInstance(instanceId: string, owner: string, role: string, state = 'running'): void {
-    const profile = `${role}-profile`;
-    this.world.profiles.set(profile, role);
-    if (!this.world.roles.has(role)) this.addRole(role);
-    this.world.instances.set(instanceId, { owner, state, profileArn: `arn:aws:iam::${owner}:instance-profile/${profile}` });
+  /** The CA whose certificate a server must trust (DSSSS_EXTRA_CERTS) to accept the instances' documents. */
+  get ca(): DevCa {
+    return (this.devCa ??= createDevCa());
   }
 
-  /** Creates (or, called again, deletes and recreates) a role: a new unique id each time. */
-  addRole(role: string): string {
-    const id = `AROA${randomBytes(8).toString('hex').toUpperCase()}`;
-    this.world.roles.set(role, id);
-    return id;
+  /** Undoes the mocks (a server from `serve` keeps serving until closed). */
+  restore(): void {
+    for (const mock of this.mocks) mock.restore();
+    this.mocks.length = 0;
   }
 
-  roleId(role: string): string | undefined {
-    return this.world.roles.get(role);
+  /** The world on one loopback port: every service's wire protocol, and each instance's IMDS. */
+  serve(): Promise<AwsServer> {
+    return serveAws({ invoke: (op, input, context) => this.invoke(op, input, context), credentials: (key) => this.world.state.credentials.get(key), imds: this.imds });
   }
 
-  snapshot(): World {
-    return structuredClone(this.world);
+  // ---- the one path every call takes ----
+
+  /** One call of `op` ("SSM.GetParameter"), counted, delayed, faulted and throttled as configured. */
+  async invoke(op: string, input: Record<string, unknown>, context: CallContext = {}): Promise<Record<string, unknown>> {
+    const service = op.slice(0, op.indexOf('.')) as Service;
+    const index = this.requestCount++;
+    if (this.callLog) this.calls.push(op);
+    const count = this.countOf(op);
+    count.requests++;
+    await this.delay(service);
+    const fault = this.fault && index >= this.fault.at && index < this.fault.at + this.fault.count ? this.fault.kind : undefined;
+    if (fault === 'hang') {
+      try {
+        this.world.handle(op, input, context); // it happened; the caller just never hears about it
+      } catch {
+        // the service's own refusal is lost along with the answer
+      }
+    }
+    if (fault === 'throttle' || (fault === undefined && this.quotas && !this.quotas.take(op, quotaCost(op, input)))) {
+      count.throttled++;
+      const { code, status, message } = THROTTLE[service];
+      throw new AwsError(code, message, status);
+    }
+    if (fault === 'failure') throw new AwsError(FAILURE[service], 'We encountered an internal error. Please try again.', 500);
+    if (fault !== undefined) throw new TransportFault(fault);
+    return this.world.handle(op, input, context);
   }
 
-  reset(world: World): void {
-    this.world = structuredClone(world);
-    this.calls.length = 0;
-    this.fault = undefined;
+  /** A mocked client's call: the SDK's output, or the error the SDK would have raised. */
+  private async mocked(op: string, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    try {
+      return { ...(await this.invoke(op, input)), $metadata: {} };
+    } catch (err) {
+      if (err instanceof AwsError) {
+        const name = SDK_ERROR_NAMES[`${op.slice(0, op.indexOf('.'))}.${err.code}`] ?? err.code;
+        throw Object.assign(new Error(err.message), err.extra, {
+          name,
+          $fault: err.status >= 500 ? 'server' : 'client',
+          $metadata: { httpStatusCode: err.status },
+        });
+      }
+      if (err instanceof TransportFault && err.kind === 'network') throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      if (err instanceof TransportFault) {
+        // What @smithy/node-http-handler rejects with when a deadline passes.
+        throw Object.assign(new Error('@smithy/node-http-handler - request timed out (test)'), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+      }
+      throw err;
+    }
   }
 
-  /** The stored versions of a parameter, oldest first. */
-  versions(name: string): { version: number; value: string }[] {
-    return [...(this.world.parameters.get(name)?.versions ?? [])];
+  private async delay(service: Service): Promise<void> {
+    const latency = this.latency.get(service);
+    const ms = latency ? latency.ms + Math.random() * (latency.jitterMs ?? 0) : 0;
+    // Even at no latency, let other requests interleave, as real network calls would.
+    await new Promise((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)));
   }
 
-  /** Replaces the stored value of a parameter's latest version (someone with ssm:PutParameter but no KMS). */
-  tamper(name: string, change: (value: string) => string): void {
-    const latest = this.world.parameters.get(name)?.versions.at(-1);
-    if (!latest) throw new Error(`no parameter ${name}`);
-    latest.value = change(latest.value);
+  private countOf(op: string): CallCount {
+    let count = this.callCounts.get(op);
+    if (!count) this.callCounts.set(op, (count = { requests: 0, throttled: 0 }));
+    return count;
   }
 
-  // ---- faults ----
+  // ---- counts, quotas, latency, faults ----
 
-  /** Fails the call `step` calls from now (0: the next one) with `kind`. */
-  arm(kind: FaultKind, step: number): void {
-    this.fault = { at: this.calls.length + step, kind };
+  /** Requests and throttled answers by API ("SSM.GetParameter"), since the start or `resetCounts`. */
+  counts(): Record<string, CallCount> {
+    return Object.fromEntries([...this.callCounts].map(([op, count]) => [op, { ...count }]));
+  }
+
+  resetCounts(): void {
+    this.callCounts = new Map();
+  }
+
+  /** Quotas as token buckets (aws-quotas.ts), or none (the default: nothing is throttled). */
+  setQuotas(table: QuotaTable | undefined, options: QuotaOptions = {}): void {
+    this.quotas = table === undefined ? undefined : new Quotas(table, options);
+  }
+
+  /** A delay before each answer of `service` (or every service); 0 by default. */
+  setLatency(service: Service | 'all', latency: Latency | undefined): void {
+    const services: Service[] = service === 'all' ? ['SSM', 'KMS', 'EC2', 'IAM', 'STS', 'DynamoDB', 'EventBridge'] : [service];
+    for (const s of services) {
+      if (latency === undefined) this.latency.delete(s);
+      else this.latency.set(s, latency);
+    }
+  }
+
+  /** Fails `count` calls (default 1) from `step` calls from now (0: the next one) with `kind`. */
+  arm(kind: FaultKind, step: number, count = 1): void {
+    this.fault = { at: this.requestCount + step, kind, count };
   }
 
   disarm(): void {
     this.fault = undefined;
   }
 
-  private async call<T>(name: string, effect: () => T): Promise<T> {
-    const index = this.calls.push(name) - 1;
-    // Let other requests interleave, as real network calls would.
-    await new Promise((resolve) => setImmediate(resolve));
-    const fault = this.fault?.at === index ? this.fault : undefined;
-    if (!fault) return effect();
-    if (fault.kind === 'hang') {
-      try {
-        effect(); // it happened; the caller just never hears about it
-      } catch {
-        // the service's own refusal is lost along with the answer
-      }
-    }
-    throw faultError(fault.kind, name.split('.')[0] as Service);
-  }
+  // ---- the world ----
 
-  // ---- SSM ----
-
-  private getParameter(raw: string | undefined) {
-    const [name = '', selector] = (raw ?? '').split(':');
-    const parameter = this.world.parameters.get(name);
-    if (!parameter) throw awsError('ParameterNotFound');
-    const entry = selector === undefined ? parameter.versions.at(-1) : parameter.versions.find((v) => v.version === Number(selector));
-    if (!entry) throw awsError('ParameterVersionNotFound');
-    return { Parameter: { Name: name, Value: entry.value, Version: entry.version, Type: 'String' }, $metadata: {} };
-  }
-
-  /** At most 10 names; the missing ones come back as InvalidParameters. */
-  private getParameters(names: string[] | undefined) {
-    if (!names || names.length === 0 || names.length > 10) throw awsError('ValidationException');
-    const Parameters = [];
-    const InvalidParameters = [];
-    for (const name of names) {
-      const latest = this.world.parameters.get(name)?.versions.at(-1);
-      if (latest) Parameters.push({ Name: name, Value: latest.value, Version: latest.version, Type: 'String' });
-      else InvalidParameters.push(name);
-    }
-    return { Parameters, InvalidParameters, $metadata: {} };
-  }
-
-  /** Oldest first, MaxResults (at most 50) per page. */
-  private history(input: { Name?: string; MaxResults?: number; NextToken?: string }) {
-    const parameter = this.world.parameters.get(input.Name ?? '');
-    if (!parameter) throw awsError('ParameterNotFound');
-    const start = input.NextToken === undefined ? 0 : Number(/^h-(\d+)$/.exec(input.NextToken)?.[1] ?? NaN);
-    if (!Number.isInteger(start)) throw awsError('InvalidNextToken');
-    const max = input.MaxResults ?? 50;
-    if (max < 1 || max > 50) throw awsError('ValidationException');
-    const page = parameter.versions.slice(start, start + max).map((v) => ({ Name: input.Name, Value: v.value, Version: v.version, Type: 'String' }));
-    return { Parameters: page, NextToken: start + max < parameter.versions.length ? `h-${start + max}` : undefined, $metadata: {} };
-  }
-
-  private putParameter(input: { Name?: string; Value?: string; Overwrite?: boolean }) {
-    const name = input.Name!;
-    const existing = this.world.parameters.get(name);
-    if (existing && !input.Overwrite) throw awsError('ParameterAlreadyExists');
-    if (input.Value === undefined || input.Value.length > 8192) throw awsError('ValidationException');
-    const parameter = existing ?? { versions: [] };
-    const version = (parameter.versions.at(-1)?.version ?? 0) + 1;
-    parameter.versions = [...parameter.versions, { version, value: input.Value }].slice(-MAX_HISTORY);
-    this.world.parameters.set(name, parameter);
-    return { Version: version, Tier: 'Standard', $metadata: {} };
-  }
-
-  private deleteParameter(name: string | undefined) {
-    if (!this.world.parameters.delete(name ?? '')) throw awsError('ParameterNotFound');
-    return { $metadata: {} };
-  }
-
-  private byPath(input: { Path?: string; MaxResults?: number; NextToken?: string }) {
-    const under = `${input.Path!.replace(/\/$/, '')}/`;
-    const names = [...this.world.parameters.keys()].filter((n) => n.startsWith(under)).sort();
-    const start = input.NextToken === undefined ? 0 : Number(/^page-(\d+)$/.exec(input.NextToken)?.[1] ?? NaN);
-    if (!Number.isInteger(start)) throw awsError('InvalidNextToken');
-    // AWS refuses more than 10 per page, as it refuses history pages over 50.
-    const max = input.MaxResults ?? 10;
-    if (max < 1 || max > 10) throw awsError('ValidationException');
-    const page = names.slice(start, start + max).map((Name) => {
-      const latest = this.world.parameters.get(Name)!.versions.at(-1)!;
-      return { Name, Value: latest.value, Version: latest.version, Type: 'String' };
-    });
-    const next = start + max < names.length ? `page-${start + max}` : undefined;
-    return { Parameters: page, NextToken: next, $metadata: {} };
-  }
-
-  // ---- KMS ----
-
-  private generateDataKey(input: { EncryptionContext?: Record<string, string> }) {
-    const plaintext = randomBytes(32);
-    const blob = randomBytes(64);
-    this.world.dataKeys.set(blob.toString('base64'), { plaintext: plaintext.toString('base64'), context: JSON.stringify(input.EncryptionContext ?? {}) });
-    return { Plaintext: new Uint8Array(plaintext), CiphertextBlob: new Uint8Array(blob), KeyId: KEY_ARN, $metadata: {} };
-  }
-
-  private decrypt(input: { CiphertextBlob?: Uint8Array; EncryptionContext?: Record<string, string> }) {
-    const key = this.world.dataKeys.get(Buffer.from(input.CiphertextBlob ?? []).toString('base64'));
-    if (!key || key.context !== JSON.stringify(input.EncryptionContext ?? {})) throw awsError('InvalidCiphertextException');
-    return { Plaintext: new Uint8Array(Buffer.from(key.plaintext, 'base64')), $metadata: {} };
-  }
-
-  // ---- EC2 and IAM ----
-
-  private describe(ids: string[] | undefined) {
-    const id = ids?.[0] ?? '';
-    const instance = this.world.instances.get(id);
-    if (!instance) throw awsError('InvalidInstanceID.NotFound');
+  /**
+   * A running instance of `owner` with the instance profile `<role>-profile` (role created if
+   * need be), its identity document signed by `ca`, and its role's session credentials known
+   * to STS and served by its IMDS: one call for a test or a simulation.
+   */
+  addInstance(instanceId: string, owner: string, role: string, state = 'running', region = 'us-east-1'): StandInInstance {
+    const profileArn = this.world.ensureProfile(role, owner);
+    const credentials = this.world.sessionCredentials(role, instanceId, owner);
+    const launched = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    this.world.state.instances.set(instanceId, { owner, state, region, role, profileArn, launched, accessKeyId: credentials.accessKeyId });
     return {
-      Reservations: [
-        {
-          OwnerId: instance.owner,
-          Instances: [{ InstanceId: id, State: { Name: instance.state }, IamInstanceProfile: { Arn: instance.profileArn } }],
-        },
-      ],
-      $metadata: {},
+      instanceId,
+      account: owner,
+      region,
+      role,
+      roleId: this.world.roleId(role)!,
+      profileArn,
+      credentials,
+      signedDocument: () => this.imds.signedDocument(instanceId).replace(/\s+/g, ''),
     };
   }
 
-  private profile(name: string | undefined) {
-    const role = this.world.profiles.get(name ?? '');
-    if (!role) throw awsError('NoSuchEntity');
-    return { InstanceProfile: { InstanceProfileName: name, Roles: [{ RoleName: role, RoleId: this.world.roles.get(role) }] }, $metadata: {} };
+  /** A fresh instance id: i- and 17 hex digits, as EC2 mints them. */
+  newInstanceId(): string {
+    return `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
   }
 
-  private role(name: string | undefined) {
-    const id = this.world.roles.get(name ?? '');
-    if (!id) throw awsError('NoSuchEntity');
-    return { Role: { RoleName: name, RoleId: id, Arn: `arn:aws:iam::${this.account}:role/${name}` }, $metadata: {} };
+  setInstanceState(instanceId: string, state: string): void {
+    const instance = this.world.state.instances.get(instanceId);
+    if (!instance) throw new Error(`no instance ${instanceId}`);
+    instance.state = state;
+  }
+
+  /** Creates (or, called again, deletes and recreates) a role: a new unique id each time. */
+  addRole(role: string): string {
+    return this.world.addRole(role);
+  }
+
+  roleId(role: string): string | undefined {
+    return this.world.roleId(role);
+  }
+
+  /** Credentials STS will know: GetCallerIdentity signed with them answers `arn`, `userId`, `account`. */
+  addCredentials(credentials: StandInCredentials): void {
+    this.world.addCredentials(credentials);
+  }
+
+  /** Session credentials for `role` (created if need be), as an ECS task or a Lambda function holds them. */
+  assumeRole(role: string, session: string, account = this.account): StandInCredentials {
+    return this.world.sessionCredentials(role, session, account);
+  }
+
+  /** A DynamoDB table whose partition key is the attribute `key`. */
+  createTable(name: string, key: string): void {
+    this.world.createTable(name, key);
+  }
+
+  /** The events PutEvents accepted, oldest first. */
+  events(): World['events'] {
+    return structuredClone(this.world.state.events);
+  }
+
+  snapshot(): World {
+    return structuredClone(this.world.state);
+  }
+
+  /** The world as `snapshot` saw it; the call log and the armed fault are cleared. */
+  reset(world: World): void {
+    this.world.state = structuredClone(world);
+    this.calls.length = 0;
+    this.fault = undefined;
+  }
+
+  /** The stored versions of a parameter, oldest first. */
+  versions(name: string): ParameterVersion[] {
+    return structuredClone(this.world.state.parameters.get(name)?.versions ?? []);
+  }
+
+  /** Replaces the stored value of a parameter's latest version (someone with ssm:PutParameter but no KMS). */
+  tamper(name: string, change: (value: string) => string): void {
+    const latest = this.world.state.parameters.get(name)?.versions.at(-1);
+    if (!latest) throw new Error(`no parameter ${name}`);
+    latest.value = change(latest.value);
   }
 }
 
@@ -342,43 +390,7 @@ export interface LoopbackAws {
   close(): Promise<void>;
 }
 
-/**
- * `fake`'s Parameter Store and KMS over AWS's JSON protocol on 127.0.0.1, told apart by
- * X-Amz-Target. A target it does not serve is a 400, so an unexpected call fails the request
- * instead of passing unnoticed; the calls land in `fake.calls` as the mocked ones do.
- */
-export async function serveLoopbackAws(fake: FakeAws): Promise<LoopbackAws> {
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const send = (status: number, body: unknown) => {
-        res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify(body));
-      };
-      const target = String(req.headers['x-amz-target'] ?? '');
-      let input: Record<string, unknown>;
-      try {
-        input = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-      } catch {
-        return send(400, { __type: 'SerializationException', message: 'not JSON' });
-      }
-      const answer = fake.answer(target, input);
-      if (!answer) return send(400, { __type: 'UnknownOperationException', message: `the stand-in does not serve ${target}` });
-      answer.then(
-        (body) => send(200, { ...(body as object), $metadata: undefined }),
-        (err: Error & { $fault?: string }) => send(err.$fault === 'server' ? 500 : 400, { __type: err.name, message: err.message }),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+/** `fake.serve()`, for the callers that predate it. */
+export function serveLoopbackAws(fake: FakeAws): Promise<AwsServer> {
+  return fake.serve();
 }

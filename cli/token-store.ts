@@ -1,0 +1,78 @@
+// Where a client keeps its tokens, one per server: in memory (the library's default, one
+// store per client) or in a 0600 file (the `dssss` command's, shared by its invocations).
+
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../lambda/adapters/files';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** How a token was obtained: `document` is an identity document the caller handed over (dev login, --document). */
+export type LoginMethod = 'ec2' | 'iam' | 'document';
+
+export interface StoredToken {
+  readonly token: string;
+  /** The role as the server names it (`web`, or `123456789012:web` for another account's). */
+  readonly role: string;
+  readonly method: LoginMethod;
+  readonly expiresAt: string;
+  readonly obtainedAt: string;
+}
+
+/** A token per server (its base URL). Implement it to share tokens your own way. */
+export interface TokenStore {
+  get(server: string): Promise<StoredToken | undefined>;
+  set(server: string, token: StoredToken): Promise<void>;
+}
+
+export class MemoryTokenStore implements TokenStore {
+  private readonly tokens = new Map<string, StoredToken>();
+
+  async get(server: string): Promise<StoredToken | undefined> {
+    return this.tokens.get(server);
+  }
+
+  async set(server: string, token: StoredToken): Promise<void> {
+    this.tokens.set(server, token);
+  }
+}
+
+interface TokenFile {
+  version: 1;
+  tokens: Record<string, StoredToken>;
+}
+
+/** The `dssss` command's token cache: a JSON file, mode 0600, replaced atomically, one token per server. */
+export class FileTokenStore implements TokenStore {
+  constructor(readonly path: string) {}
+
+  async get(server: string): Promise<StoredToken | undefined> {
+    const token = (await this.read()).tokens[server];
+    return token !== undefined && typeof token.token === 'string' ? token : undefined;
+  }
+
+  async set(server: string, token: StoredToken): Promise<void> {
+    const file = await this.read();
+    file.tokens[server] = token;
+    // A fresh, exclusively created 0600 temp file renamed into place: never a file someone planted.
+    await writeFileAtomic(this.path, `${JSON.stringify(file)}\n`, 0o600);
+  }
+
+  private async read(): Promise<TokenFile> {
+    try {
+      const file = JSON.parse(await readFile(this.path, 'utf8')) as TokenFile;
+      if (file.version === 1 && typeof file.tokens === 'object' && file.tokens !== null && !Array.isArray(file.tokens)) {
+        return { version: 1, tokens: Object.assign(Object.create(null) as Record<string, StoredToken>, file.tokens) };
+      }
+    } catch {
+      // missing or unreadable: start afresh
+    }
+    return { version: 1, tokens: Object.create(null) as Record<string, StoredToken> };
+  }
+}
+
+/** DSSSS_TOKEN_FILE, or ~/.dssss/token.json. */
+export function defaultTokenFile(env: Env): string {
+  return env.DSSSS_TOKEN_FILE || join(env.HOME || homedir(), '.dssss', 'token.json');
+}

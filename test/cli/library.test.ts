@@ -1,0 +1,313 @@
+// The client library (cli/index.ts, what `import { DssssClient } from 'dssss'` gives) against
+// a local dssss over loopback HTTP: reads, writes, the value cache, errors and their codes,
+// retries, logins, and many clients in one process, each with its own environment. (The
+// packed library, imported as a user would, is `npm run test:dist`.)
+
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DssssClient, DssssClientError, MemoryTokenStore, type DssssClientOptions, type Secret } from '../../cli/index';
+import { ACCOUNT, localFixture, type Fixture } from '../helpers';
+import { INSTANCE_ROLE_KEY, startImds, startSts, type ImdsStandIn, type StsStandIn } from './stand-ins';
+
+let f: Fixture;
+let api: ServerType;
+let url: string;
+let imds: ImdsStandIn;
+let sts: StsStandIn;
+/** Every request a client sent, as the server saw its method, path and headers. */
+const seen: { method: string; path: string; headers: Headers }[] = [];
+
+beforeAll(async () => {
+  imds = await startImds();
+  sts = await startSts(() => ({ account: ACCOUNT, role: imds.role, instanceId: imds.instanceId }));
+  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},123456789012` });
+  api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => api.once('listening', resolve));
+  url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  await f.registry.register(imds.instanceId, ACCOUNT, 'web');
+});
+
+afterAll(() => {
+  api.close();
+  imds.server.close();
+  sts.server.close();
+});
+
+/** A fetch that records what it sends. */
+const recording: typeof fetch = (input, init) => {
+  const u = new URL(String(input));
+  seen.push({ method: init?.method ?? 'GET', path: `${u.pathname}${u.search}`, headers: new Headers(init?.headers) });
+  return fetch(input, init);
+};
+
+/** A client whose environment is its own: IMDS on the stand-in, STS on the stand-in, no retries. */
+function client(options: Partial<DssssClientOptions> = {}, env: Record<string, string> = {}): DssssClient {
+  return new DssssClient({
+    url,
+    env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, AWS_ENDPOINT_URL_STS: sts.url, DSSSS_RETRY_FOR: '0', ...env },
+    fetch: recording,
+    ...options,
+  });
+}
+
+/** A client logged in with a fresh fake instance of `role` (its identity document). */
+async function as(role: string, options: Partial<DssssClientOptions> = {}): Promise<DssssClient> {
+  return client({ document: await f.identity(role), ...options });
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<[string, number | undefined]> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DssssClientError);
+    return [(err as DssssClientError).code, (err as DssssClientError).status];
+  }
+  throw new Error('expected a DssssClientError');
+}
+
+describe('DssssClient: reading and writing', () => {
+  it('puts, gets (latest and by version), lists with metadata, and shows history', async () => {
+    const web = await as('web');
+    expect(await web.put('lib/db', 'first', { roles: ['web'] })).toEqual({ name: 'lib/db', version: 1 });
+    await web.put('lib/db', 'second', { roles: ['web', 'worker'] });
+    expect(await web.get('lib/db')).toEqual({ name: 'lib/db', value: 'second', version: 2, roles: ['web', 'worker'] });
+    expect((await web.get('lib/db', { version: 1 })).value).toBe('first');
+    const [entry] = await web.list('lib');
+    expect(entry).toMatchObject({ name: 'lib/db', version: 2, roles: ['web', 'worker'], by: { role: 'web' } });
+    expect((await web.history('lib/db')).map((v) => [v.version, v.operation])).toEqual([
+      [2, 'put'],
+      [1, 'put'],
+    ]);
+  });
+
+  it('getAll reads every secret under a prefix (whole segments) with one bulk read a page, following next', async () => {
+    const web = await as('web');
+    for (const name of ['bulk/a', 'bulk/b', 'bulk/c']) await web.put(name, `value of ${name}`, { roles: ['web'] });
+    await web.put('bulkier/x', 'not under bulk/', { roles: ['web'] });
+    // Pages of one name, so the client must follow `next`.
+    const paged = await as('web', { fetch: (input, init) => recording(String(input).includes('/v1/secrets?') ? `${String(input)}&limit=1` : input, init) });
+    const from = seen.length;
+    const all = await paged.getAll('bulk');
+    expect([...all.keys()]).toEqual(['bulk/a', 'bulk/b', 'bulk/c']);
+    expect(all.get('bulk/b')?.value).toBe('value of bulk/b');
+    const reads = seen.slice(from).filter((r) => r.path.startsWith('/v1/secrets?'));
+    expect(reads.length).toBeGreaterThanOrEqual(3);
+    expect(reads.every((r) => r.path.includes('values=true') && r.path.includes('prefix=bulk%2F'))).toBe(true);
+  });
+
+  it('deletes (soft), restores and purges as a distinguished role', async () => {
+    const web = await as('web');
+    await web.put('lib/gone', 'x', { roles: ['web'] });
+    const admin = await as('dssssadmin');
+    await admin.delete('lib/gone');
+    expect(await codeOf(web.get('lib/gone', { forceFetch: true }))).toEqual(['deleted', 404]);
+    expect(await admin.restore('lib/gone')).toMatchObject({ name: 'lib/gone', version: 3, restoredFrom: 1 });
+    expect((await web.get('lib/gone', { forceFetch: true })).value).toBe('x');
+    await admin.delete('lib/gone', { purge: true });
+    expect(await codeOf(web.get('lib/gone', { forceFetch: true }))).toEqual(['not_found', 404]);
+  });
+});
+
+describe('DssssClient: the value cache', () => {
+  it('answers a repeated get from memory within the TTL, and forceFetch goes to the server with Cache-Control: no-cache', async () => {
+    const web = await as('web');
+    await web.put('cache/a', 'one', { roles: ['web'] });
+    const from = seen.length;
+    await web.get('cache/a');
+    await web.get('cache/a');
+    await web.getAll('cache');
+    await web.getAll('cache');
+    const sent = seen.slice(from);
+    expect(sent.filter((r) => r.path === '/v1/secret/cache/a')).toHaveLength(1);
+    expect(sent.filter((r) => r.path.startsWith('/v1/secrets?'))).toHaveLength(1);
+    expect(sent.every((r) => r.headers.get('cache-control') === null)).toBe(true);
+
+    await web.get('cache/a', { forceFetch: true });
+    const forced = seen.at(-1)!;
+    expect(forced.path).toBe('/v1/secret/cache/a');
+    expect(forced.headers.get('cache-control')).toBe('no-cache');
+  });
+
+  it('forgets a name this client writes; a value written elsewhere shows once the TTL has passed', async () => {
+    const web = await as('web', { cacheTtlMs: 200 });
+    const other = await as('web');
+    await web.put('cache/b', 'one', { roles: ['web'] });
+    expect((await web.get('cache/b')).value).toBe('one');
+    await web.put('cache/b', 'two', { roles: ['web'] });
+    expect((await web.get('cache/b')).value).toBe('two');
+    await other.put('cache/b', 'three', { roles: ['web'] });
+    expect((await web.get('cache/b')).value).toBe('two');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect((await web.get('cache/b')).value).toBe('three');
+    const off = await as('web', { cacheTtlMs: 0 });
+    const from = seen.length;
+    await off.get('cache/b');
+    await off.get('cache/b');
+    expect(seen.slice(from).filter((r) => r.path === '/v1/secret/cache/b')).toHaveLength(2);
+  });
+});
+
+describe('DssssClient: errors', () => {
+  it('carries the server code and status, and the client codes for what never reached a server', async () => {
+    const web = await as('web');
+    await web.put('err/web-only', 'x', { roles: ['web'] });
+    const billing = await as('billing');
+    expect(await codeOf(billing.get('err/web-only'))).toEqual(['not_found', 404]);
+    expect(await codeOf(billing.delete('err/web-only'))).toEqual(['forbidden', 403]);
+    expect(await codeOf(web.get('a/../b'))).toEqual(['invalid_name', undefined]);
+    expect(await codeOf(web.put('err/x', 'v', { roles: [] }))).toEqual(['invalid_argument', undefined]);
+    expect(() => new DssssClient({ url: 'http://dssss.example.com', env: {} })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => new DssssClient({ env: {} })).toThrow(/no server/);
+    const down = new DssssClient({ url: 'http://127.0.0.1:9', env: { AWS_EC2_METADATA_DISABLED: 'true' }, document: 'x', retryForMs: 0 });
+    expect(await codeOf(down.get('err/x'))).toEqual(['unreachable', undefined]);
+  });
+
+  it('never puts a value, token or document in an error message', async () => {
+    const document = await f.identity('web');
+    const web = client({ document });
+    await web.put('err/secret', 'hunter2-value', { roles: ['web'] });
+    const billing = await as('billing');
+    const messages: string[] = [];
+    for (const attempt of [billing.get('err/secret'), billing.getAll('err'), billing.put('err/secret', 'hunter2-value', { roles: ['billing'] })]) {
+      await attempt.then(
+        () => undefined,
+        (err: Error) => messages.push(err.message),
+      );
+    }
+    for (const message of messages) {
+      expect(message).not.toContain('hunter2');
+      expect(message).not.toContain(document.slice(0, 40));
+    }
+  });
+});
+
+describe('DssssClient: retries', () => {
+  it('waits out 429s no sooner than Retry-After within its budget, then answers; past the budget it reports the last answer', async () => {
+    const web = await as('web');
+    await web.put('retry/x', 'eventually', { roles: ['web'] });
+    const waits: number[] = [];
+    let now = 0;
+    // A clock that moves only when the client waits: no test waits in real time.
+    const timing = { sleep: async (ms: number) => void (waits.push(ms), (now += ms)), now: () => now, random: () => 0 };
+    let throttled = 3;
+    const throttling: typeof fetch = async (input, init) => {
+      if (String(input).includes('/v1/secret/retry/x') && throttled-- > 0) {
+        return new Response('{"error":{"code":"rate_limited","message":"slow down"}}', { status: 429, headers: { 'Retry-After': '2' } });
+      }
+      return fetch(input, init);
+    };
+    const patient = client({ document: await f.identity('web'), fetch: throttling, retryForMs: 60_000, timing });
+    expect((await patient.get('retry/x')).value).toBe('eventually');
+    expect(waits).toEqual([2000, 2000, 2000]);
+    throttled = 100;
+    waits.length = 0;
+    const hasty = client({ document: await f.identity('web'), fetch: throttling, retryForMs: 3000, timing });
+    expect(await codeOf(hasty.get('retry/x'))).toEqual(['rate_limited', 429]);
+    expect(waits).toEqual([2000]); // a second wait of 2 s would overrun the 3 s budget
+  });
+});
+
+describe('DssssClient: logging in', () => {
+  it('on EC2 with a role: IAM with the instance role credentials; one login shared by concurrent calls', async () => {
+    imds.role = 'web';
+    try {
+      const onEc2 = client({}, { DSSSS_NONCE_FILE: '' });
+      const from = { sts: sts.keys.length, seen: seen.length };
+      const names = await Promise.all([onEc2.list('lib'), onEc2.list('lib'), onEc2.list('bulk')]);
+      expect(names[0]!.length).toBeGreaterThan(0);
+      expect(sts.keys.slice(from.sts)).toEqual([INSTANCE_ROLE_KEY]);
+      expect(seen.slice(from.seen).filter((r) => r.path.startsWith('/v1/auth'))).toHaveLength(1);
+      expect((await onEc2.login()).method).toBe('iam');
+    } finally {
+      imds.role = undefined;
+    }
+  });
+
+  it('on EC2 without a role whose IMDS missed the first probe: falls back to the identity document', async () => {
+    imds.role = undefined;
+    imds.document = await f.identity('web');
+    imds.failures = 1; // the probe gets a 500: not taken for an instance, at first
+    const slow = await client({}, { HOME: '/nonexistent-dssss-home' }).login();
+    expect(slow).toMatchObject({ role: 'web', method: 'ec2' });
+    expect(imds.failures).toBe(0);
+  });
+
+  it('uses the credentials it is given, and its own environment, never process.env', async () => {
+    const given = client({ credentials: async () => ({ accessKeyId: 'AKIAGIVEN', secretAccessKey: 's' }) }, { AWS_EC2_METADATA_DISABLED: 'true' });
+    expect(await given.login()).toMatchObject({ role: '123456789012:worker', method: 'iam' });
+    expect(sts.keys.at(-1)).toBe('AKIAGIVEN');
+    const fromEnv = client({}, { AWS_ACCESS_KEY_ID: 'AKIAFROMENV', AWS_SECRET_ACCESS_KEY: 's', AWS_EC2_METADATA_DISABLED: 'true' });
+    await fromEnv.login();
+    expect(sts.keys.at(-1)).toBe('AKIAFROMENV');
+    // Keys in process.env are not the client's: its own environment has none, so it has nothing to sign with.
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIAPROCESSENV', AWS_SECRET_ACCESS_KEY: 's' });
+    try {
+      const bare = client({}, { AWS_EC2_METADATA_DISABLED: 'true', HOME: '/nonexistent-dssss-home' });
+      expect(await codeOf(bare.login())).toEqual(['no_credentials', undefined]);
+    } finally {
+      process.env = saved;
+    }
+    expect(sts.keys).not.toContain('AKIAPROCESSENV');
+  });
+
+  it('runs many clients in one process, each with its own IMDS endpoint (with a path), role and tokens', async () => {
+    const instances = await Promise.all(['/i-0000000000000000a', '/i-0000000000000000b'].map((prefix) => startImds(prefix)));
+    try {
+      instances[0]!.document = await f.identity('web');
+      instances[1]!.document = await f.identity('billing');
+      const clients = instances.map((i) => client({ tokenStore: new MemoryTokenStore() }, { AWS_EC2_METADATA_SERVICE_ENDPOINT: i.url }));
+      const logins = await Promise.all(clients.map((c) => c.login()));
+      expect(logins.map((l) => l.role)).toEqual(['web', 'billing']);
+      expect(instances.map((i) => i.requests.every((r) => r.includes(' /i-0000000000000000')))).toEqual([true, true]);
+    } finally {
+      for (const i of instances) i.server.close();
+    }
+  });
+});
+
+describe('DssssClient.watch', () => {
+  it('calls onChange first with what it read, then on each change, and ends when its signal aborts', async () => {
+    const web = await as('web');
+    await web.put('watch/a', 'one', { roles: ['web'] });
+    const changes: ReadonlyMap<string, Secret>[] = [];
+    const errors: string[] = [];
+    const controller = new AbortController();
+    const watching = web.watch('watch', { intervalMs: 50, signal: controller.signal, onChange: (s) => void changes.push(s), onError: (e) => errors.push(e.code) });
+    const until = async (check: () => boolean) => {
+      for (let i = 0; i < 300 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(check()).toBe(true);
+    };
+    await until(() => changes.length === 1);
+    expect(changes[0]!.get('watch/a')?.value).toBe('one');
+    await web.put('watch/a', 'two', { roles: ['web'] });
+    await until(() => changes.length === 2);
+    expect(changes[1]!.get('watch/a')?.value).toBe('two');
+    controller.abort();
+    await watching;
+    expect(errors).toEqual([]);
+    await expect(web.watch('watch', { intervalMs: 0, onChange: () => undefined })).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('ends when its signal aborts even while a re-read hangs (the request is abandoned, not awaited)', async () => {
+    let reads = 0;
+    const hanging: typeof fetch = (input, init) => {
+      if (String(input).includes('/v1/secrets?') && ++reads > 1) {
+        // Never answers: only the abort (or the 30 s request timeout) ends it.
+        return new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+      }
+      return recording(input, init);
+    };
+    const web = await as('web', { fetch: hanging, retryForMs: 60_000 });
+    const controller = new AbortController();
+    let first = false;
+    const watching = web.watch('watch', { intervalMs: 20, signal: controller.signal, onChange: () => void (first = true) });
+    for (let i = 0; i < 300 && reads < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(first).toBe(true);
+    controller.abort();
+    // A bound far below the request timeout: the watch must not wait the hanging read out.
+    const ended = await Promise.race([watching.then(() => 'ended'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000))]);
+    expect(ended).toBe('ended');
+  });
+});
