@@ -1,6 +1,7 @@
-// AWS calls per operation, counted at the SDK client layer: every client's `send` is
-// mocked (aws-sdk-client-mock), the real adapters and runtime.ts wiring run above it, and
-// each request through the app is bracketed by a count of the calls it made.
+// AWS calls per operation, counted by the shared stand-in: the SSM and KMS clients' `send`
+// mocked (aws-sdk-client-mock), EC2 and IAM reached over their query protocol on loopback,
+// the real adapters and runtime.ts wiring above them, and each request through the app
+// bracketed by a count of the calls it made.
 
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -23,7 +24,7 @@ export interface CallFigure {
 export const LIST_NAMES = 1000;
 
 export async function runAwsCalls(machine: string, log: (line: string) => void): Promise<CallFigure[]> {
-  const aws = awsFixture();
+  const aws = await awsFixture();
   const originalFetch = globalThis.fetch;
   // IAM login forwards the client's signed request to STS over fetch, not an SDK client:
   // fetch is replaced for the run, STS answered here and counted, and nothing else allowed.
@@ -148,7 +149,7 @@ export async function runAwsCalls(machine: string, log: (line: string) => void):
     return figures;
   } finally {
     globalThis.fetch = originalFetch;
-    aws.restore();
+    await aws.restore();
   }
 }
 

@@ -1,6 +1,8 @@
-// dssss on its AWS backends over the shared stand-in (test/support/fake-aws.ts: the SDK
-// clients mocked at the class, so the clients runtime.ts creates are mocked too). Each
-// `container()` is a fresh createRuntime: a new Lambda container sharing the same account.
+// dssss on its AWS backends over the shared stand-in (test/support/fake-aws.ts): Parameter
+// Store and KMS through the SDK clients mocked at the class (so the clients runtime.ts
+// creates are mocked too), EC2 and IAM over their query protocol to the same stand-in on
+// loopback (AWS_ENDPOINT_URL_EC2 and _IAM, for this process). Each `container()` is a fresh
+// createRuntime: a new Lambda container sharing the same account.
 
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../lambda/app';
@@ -30,10 +32,11 @@ export interface AwsFixture {
   /** A running instance with an instance profile for `role`, and its signed identity document. */
   identity(role: string): string;
   calls(): CallLog;
-  restore(): void;
+  /** Undoes the mocks, stops the loopback server and puts the environment back. */
+  restore(): Promise<void>;
 }
 
-export function awsFixture(): AwsFixture {
+export async function awsFixture(): Promise<AwsFixture> {
   // Belt and braces: the mocks answer every call, but should one slip through, the SDK finds
   // credentials in the environment and never asks the instance metadata service.
   process.env.AWS_EC2_METADATA_DISABLED = 'true';
@@ -42,6 +45,9 @@ export function awsFixture(): AwsFixture {
   process.env.AWS_SECRET_ACCESS_KEY ??= 'bench-secret-not-a-real-key';
 
   const aws = new FakeAws({ account: ACCOUNT });
+  const wire = await aws.serve();
+  const saved = { AWS_ENDPOINT_URL_EC2: process.env.AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_IAM: process.env.AWS_ENDPOINT_URL_IAM };
+  Object.assign(process.env, { AWS_ENDPOINT_URL_EC2: wire.url, AWS_ENDPOINT_URL_IAM: wire.url });
   const ca = createDevCa();
   const env = {
     DSSSS_BACKEND: 'aws', DSSSS_DISTINGUISHED_ROLES: 'dssssadmin', DSSSS_WRITER_ROLES: '*',
@@ -71,6 +77,13 @@ export function awsFixture(): AwsFixture {
       }
       return log;
     },
-    restore: () => aws.restore(),
+    restore: async () => {
+      aws.restore();
+      await wire.close();
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    },
   };
 }

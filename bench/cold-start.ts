@@ -91,7 +91,7 @@ export async function runColdStart(machine: string, log: (line: string) => void)
 
     // AWS backends: a deployment whose seal key and secret were written by an earlier
     // container (in this process, over mocked clients), served to the child over loopback HTTP.
-    const aws = awsFixture();
+    const aws = await awsFixture();
     let awsToken: string;
     try {
       const app = await aws.container();
@@ -105,7 +105,7 @@ export async function runColdStart(machine: string, log: (line: string) => void)
       });
       if (put.status !== 200) throw new Error(`cold-start setup: PUT answered ${put.status}`);
     } finally {
-      aws.restore();
+      await aws.restore();
     }
     loopback = await serveLoopbackAws(aws.aws);
     const awsEvent = join(work, 'aws-event.json');

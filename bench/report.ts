@@ -115,7 +115,7 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
   }
 
   if (figures.awsCalls) {
-    out.push('**AWS calls per operation** (SDK clients mocked with aws-sdk-client-mock; real adapters and `runtime.ts` wiring):', '');
+    out.push('**AWS calls per operation** (the shared stand-in: SSM and KMS clients mocked with aws-sdk-client-mock, EC2 and IAM over their query protocol on loopback; real adapters and `runtime.ts` wiring):', '');
     out.push('| Operation | Parameter Store | KMS | EC2 | IAM | STS | Calls | Target |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
     const rowTargets: Record<string, [string, string][]> = {
       'get-warm': [

@@ -54,6 +54,8 @@ export interface Overrides {
   readonly directory?: RoleDirectory | null;
   readonly events?: EventPublisher;
   readonly bookkeeping?: Bookkeeping & InstanceStates;
+  /** The EC2 and IAM clients' deadlines per attempt and backoff (AWS_CLIENT_OPTIONS', the SDK's); a test of faults need not wait seconds a try. */
+  readonly queryTimings?: { readonly connectionTimeoutMs?: number; readonly requestTimeoutMs?: number; readonly backoffScale?: number };
 }
 
 export interface Runtime {
@@ -80,7 +82,7 @@ export type Readiness = { readonly ok: true } | { readonly ok: false; readonly s
 
 export async function createRuntime(config: Config, overrides: Overrides = {}): Promise<Runtime> {
   const clock = overrides.clock ?? systemClock;
-  const built = config.backend === 'local' ? await localBackends(config) : await awsBackends(config, clock);
+  const built = config.backend === 'local' ? await localBackends(config) : await awsBackends(config, clock, overrides.queryTimings);
   const backends: Backends = {
     ...built,
     store: overrides.store ?? built.store,
@@ -213,7 +215,7 @@ async function localBackends(config: LocalConfig): Promise<Backends> {
   };
 }
 
-async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
+async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['queryTimings']): Promise<Backends> {
   // Each adapter hands over the SDK client it is written against: a dynamic import of a
   // whole SDK package would keep every command of that package in the bundle.
   const [{ SSMClient, SsmSecretStore }, { KMSClient, KmsKeyWrapper }] = await Promise.all([
@@ -224,16 +226,26 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
   // from the SDK's own environment handling. Clients live as long as the container.
   const instances = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
   const profiles = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
-  // EC2 and IAM load only on the login path and on writes: reads with a token never pay for them.
+  const ssm = new SSMClient(AWS_CLIENT_OPTIONS);
+  // EC2 and IAM load only on the login path and on writes: reads with a token never pay for
+  // them. Their query-protocol clients sign with the SDK's credential chain, in the Region
+  // the SDK resolved for Parameter Store.
   const module = memoize(() => import('./adapters/ec2-roles'));
-  const iam = memoize(async () => new (await module()).IAMClient(AWS_CLIENT_OPTIONS));
-  const resolver = memoize(async (): Promise<RoleResolver> => {
-    const { EC2Client, Ec2RoleResolver } = await module();
-    return new Ec2RoleResolver(new EC2Client(AWS_CLIENT_OPTIONS), await iam(), instances, profiles);
+  const clients = memoize(async () => {
+    const [{ AwsQueryClient }, { defaultProvider }] = await Promise.all([import('./adapters/aws-query'), import('@aws-sdk/credential-provider-node')]);
+    const sdk = { region: () => ssm.config.region(), credentials: defaultProvider(), ...timings };
+    return { ec2: new AwsQueryClient({ service: 'ec2', ...sdk }), iam: new AwsQueryClient({ service: 'iam', ...sdk }) };
   });
-  const directory = memoize(async (): Promise<RoleDirectory> => new (await module()).IamRoleDirectory(await iam(), clock));
+  const resolver = memoize(async (): Promise<RoleResolver> => {
+    const [{ Ec2RoleResolver }, { ec2, iam }] = await Promise.all([module(), clients()]);
+    return new Ec2RoleResolver(ec2, iam, instances, profiles);
+  });
+  const directory = memoize(async (): Promise<RoleDirectory> => {
+    const [{ IamRoleDirectory }, { iam }] = await Promise.all([module(), clients()]);
+    return new IamRoleDirectory(iam, clock);
+  });
   return {
-    store: new SsmSecretStore(new SSMClient(AWS_CLIENT_OPTIONS), config.parameterPrefix),
+    store: new SsmSecretStore(ssm, config.parameterPrefix),
     wrapper: new KmsKeyWrapper(new KMSClient(AWS_CLIENT_OPTIONS), config.kmsKeyId, config.parameterPrefix),
     roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
     directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },

@@ -79,3 +79,23 @@ export async function errorOf(response: Response): Promise<{ status: number; cod
   const body = (await response.json()) as { error: { code: string; message: string } };
   return { status: response.status, ...body.error };
 }
+
+/**
+ * The server reaches EC2 and IAM over their query protocol, not through SDK clients a mock
+ * could patch: this serves `fake`'s world on loopback and points AWS_ENDPOINT_URL_EC2 and
+ * _IAM at it for the process (Parameter Store and KMS stay mocked). The returned function
+ * puts the environment back and stops the server.
+ */
+export async function ec2AndIamOnTheWire(fake: { serve(): Promise<{ url: string; close(): Promise<void> }> }): Promise<() => Promise<void>> {
+  const server = await fake.serve();
+  const saved = { ec2: process.env.AWS_ENDPOINT_URL_EC2, iam: process.env.AWS_ENDPOINT_URL_IAM };
+  process.env.AWS_ENDPOINT_URL_EC2 = server.url;
+  process.env.AWS_ENDPOINT_URL_IAM = server.url;
+  return async () => {
+    for (const [name, value] of [['AWS_ENDPOINT_URL_EC2', saved.ec2], ['AWS_ENDPOINT_URL_IAM', saved.iam]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    await server.close();
+  };
+}

@@ -2,23 +2,24 @@
 // running; its instance profile names the role. Answers are cached per container: instance
 // -> role, and instance profile -> role, so a fleet of instances sharing one profile costs
 // one GetInstanceProfile per container. Also the role directory (iam:GetRole) that pins a
-// secret's roles to their unique ids.
+// secret's roles to their unique ids. EC2 and IAM are reached over their query protocol
+// (aws-query.ts): ec2:DescribeInstances, iam:GetInstanceProfile and iam:GetRole, nothing else.
 
-import { DescribeInstancesCommand, EC2Client, type Reservation } from '@aws-sdk/client-ec2';
-import { GetInstanceProfileCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { ExpiringCache } from '../core/cache';
 import { invalidCredentials } from '../core/errors';
 import type { Clock, InstanceIdentity, ResolvedRole, RoleDirectory, RoleResolver } from '../ports';
 import { dependencyError, errorName } from './aws-errors';
+import { at, items, text, type AwsQueryClient } from './aws-query';
 
-export { EC2Client, IAMClient };
+/** The one call each client makes here: an action with its parameters, an answer as XML. */
+export type QueryApi = Pick<AwsQueryClient, 'call'>;
 
 const isNoSuchEntity = (err: unknown) => errorName(err) === 'NoSuchEntityException' || errorName(err) === 'NoSuchEntity';
 
 export class Ec2RoleResolver implements RoleResolver {
   constructor(
-    private readonly ec2: Pick<EC2Client, 'send'>,
-    private readonly iam: Pick<IAMClient, 'send'>,
+    private readonly ec2: QueryApi,
+    private readonly iam: QueryApi,
     private readonly instances: ExpiringCache<ResolvedRole>,
     private readonly profiles: ExpiringCache<ResolvedRole>,
   ) {}
@@ -27,21 +28,22 @@ export class Ec2RoleResolver implements RoleResolver {
     const cached = this.instances.get(identity.instanceId);
     if (cached !== undefined) return cached;
 
-    let reservation: Reservation | undefined;
+    let reservation: Record<string, unknown> | undefined;
     try {
-      const out = await this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [identity.instanceId] }));
-      reservation = out.Reservations?.[0];
+      const out = await this.ec2.call('DescribeInstances', { 'InstanceId.1': identity.instanceId });
+      reservation = items(at(out, 'DescribeInstancesResponse', 'reservationSet'), 'item')[0];
     } catch (err) {
       if (errorName(err)?.startsWith('InvalidInstanceID')) throw invalidCredentials('instance not found in this account and Region', 'unknown_instance');
       throw dependencyError(err, 'EC2', 'ec2');
     }
-    const instance = reservation?.Instances?.find((i) => i.InstanceId === identity.instanceId);
+    const instance = items(reservation?.instancesSet, 'item').find((i) => text(i.instanceId) === identity.instanceId);
     if (!instance) throw invalidCredentials('instance not found in this account and Region', 'unknown_instance');
-    if (reservation?.OwnerId !== undefined && reservation.OwnerId !== identity.accountId) {
+    const owner = text(reservation?.ownerId);
+    if (owner !== undefined && owner !== identity.accountId) {
       throw invalidCredentials('the document\'s account is not the instance\'s account', 'account_mismatch');
     }
-    if (instance.State?.Name !== 'running') throw invalidCredentials('instance is not running', 'instance_not_running');
-    const profileArn = instance.IamInstanceProfile?.Arn;
+    if (text(at(instance, 'instanceState', 'name')) !== 'running') throw invalidCredentials('instance is not running', 'instance_not_running');
+    const profileArn = text(at(instance, 'iamInstanceProfile', 'arn'));
     if (!profileArn) throw invalidCredentials('instance has no IAM instance profile', 'no_instance_profile');
 
     const role = this.profiles.get(profileArn) ?? (await this.profileRole(profileArn));
@@ -53,16 +55,17 @@ export class Ec2RoleResolver implements RoleResolver {
   private async profileRole(profileArn: string): Promise<ResolvedRole> {
     // arn:aws:iam::ACCOUNT:instance-profile[/path]/NAME: the name is the last segment.
     const profileName = profileArn.slice(profileArn.lastIndexOf('/') + 1);
-    let role;
+    let role: Record<string, unknown> | undefined;
     try {
-      const { InstanceProfile } = await this.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: profileName }));
-      role = InstanceProfile?.Roles?.[0];
+      const out = await this.iam.call('GetInstanceProfile', { InstanceProfileName: profileName });
+      role = items(at(out, 'GetInstanceProfileResponse', 'GetInstanceProfileResult', 'InstanceProfile', 'Roles'), 'member')[0];
     } catch (err) {
       if (isNoSuchEntity(err)) throw invalidCredentials('instance profile not found', 'no_instance_profile');
       throw dependencyError(err, 'IAM', 'iam');
     }
-    if (!role?.RoleName) throw invalidCredentials('instance profile has no role', 'no_instance_profile');
-    return { role: role.RoleName, roleId: role.RoleId };
+    const roleName = text(role?.RoleName);
+    if (!roleName) throw invalidCredentials('instance profile has no role', 'no_instance_profile');
+    return { role: roleName, roleId: text(role?.RoleId) };
   }
 }
 
@@ -71,7 +74,7 @@ export class IamRoleDirectory implements RoleDirectory {
   private readonly ids: ExpiringCache<string>;
 
   constructor(
-    private readonly iam: Pick<IAMClient, 'send'>,
+    private readonly iam: QueryApi,
     clock: Clock,
   ) {
     this.ids = new ExpiringCache<string>(60_000, clock);
@@ -82,10 +85,11 @@ export class IamRoleDirectory implements RoleDirectory {
     const cached = this.ids.get(key);
     if (cached !== undefined) return cached;
     try {
-      const { Role } = await this.iam.send(new GetRoleCommand({ RoleName: name }));
-      if (!Role?.RoleId) return undefined;
-      this.ids.set(key, Role.RoleId);
-      return Role.RoleId;
+      const out = await this.iam.call('GetRole', { RoleName: name });
+      const roleId = text(at(out, 'GetRoleResponse', 'GetRoleResult', 'Role', 'RoleId'));
+      if (!roleId) return undefined;
+      this.ids.set(key, roleId);
+      return roleId;
     } catch (err) {
       if (isNoSuchEntity(err)) return undefined;
       throw dependencyError(err, 'IAM', 'iam');

@@ -1,102 +1,158 @@
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
-import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { Ec2RoleResolver } from '../../lambda/adapters/ec2-roles';
-import { ExpiringCache } from '../../lambda/core/cache';
+// The EC2 role resolver and the IAM role directory over the wire: their query-protocol
+// clients (aws-query.ts) against the shared stand-in's EC2 and IAM on 127.0.0.1, as they
+// reach AWS, retries and deadlines included. moto_server runs the same in `npm run test:aws`.
 
-const ec2 = mockClient(EC2Client);
-const iam = mockClient(IAMClient);
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AwsQueryClient } from '../../lambda/adapters/aws-query';
+import { Ec2RoleResolver, IamRoleDirectory } from '../../lambda/adapters/ec2-roles';
+import { ExpiringCache } from '../../lambda/core/cache';
+import { FakeAws, type AwsServer } from '../support/fake-aws';
+
+const ACCOUNT = '111122223333';
+const fake = new FakeAws({ mock: false, account: ACCOUNT });
+const world = fake.snapshot();
+let aws: AwsServer;
 const clock = { time: 0, now() { return this.time; } };
-const identity = { instanceId: 'i-0123456789abcdef0', accountId: '111122223333', region: 'us-east-1' };
-const err = (name: string) => Object.assign(new Error(name), { name, $metadata: {} });
+
+/** A client as the runtime builds one, with deadlines and backoff short enough for a test of them. */
+function client(service: 'ec2' | 'iam') {
+  return new AwsQueryClient({
+    service,
+    region: async () => 'us-east-1',
+    credentials: async () => ({ accessKeyId: 'test', secretAccessKey: 'test' }),
+    env: { AWS_ENDPOINT_URL: aws.url },
+    connectionTimeoutMs: 200,
+    requestTimeoutMs: 300,
+    backoffScale: 0.01,
+  });
+}
 
 function resolver() {
-  return new Ec2RoleResolver(new EC2Client({ region: 'us-east-1' }), new IAMClient({ region: 'us-east-1' }), new ExpiringCache(60_000, clock), new ExpiringCache(60_000, clock));
+  return new Ec2RoleResolver(client('ec2'), client('iam'), new ExpiringCache(60_000, clock), new ExpiringCache(60_000, clock));
 }
 
-function instance(state = 'running', profile: string | null = 'arn:aws:iam::111122223333:instance-profile/team/web-profile') {
-  ec2.on(DescribeInstancesCommand).resolves({
-    Reservations: [
-      {
-        OwnerId: '111122223333',
-        Instances: [{ InstanceId: identity.instanceId, State: { Name: state as 'running' }, IamInstanceProfile: profile ? { Arn: profile } : undefined }],
-      },
-    ],
-  });
+function launch(state = 'running') {
+  const instance = fake.addInstance(fake.newInstanceId(), ACCOUNT, 'web', state);
+  return { instance, identity: { instanceId: instance.instanceId, accountId: ACCOUNT, region: 'us-east-1' } };
 }
+
+/** Changes what the stand-in's world holds for an instance (a profile with a path, none at all). */
+function editInstance(instanceId: string, change: (record: { profileArn: string }) => void) {
+  const state = fake.snapshot();
+  change(state.instances.get(instanceId)!);
+  fake.reset(state);
+}
+
+beforeAll(async () => {
+  aws = await fake.serve();
+});
+
+afterAll(() => aws.close());
 
 beforeEach(() => {
-  ec2.reset();
-  iam.reset();
+  fake.reset(world);
+  fake.resetCounts();
   clock.time = 0;
-  iam.on(GetInstanceProfileCommand).resolves({
-    InstanceProfile: { InstanceProfileName: 'web-profile', Roles: [{ RoleName: 'web', RoleId: 'AROAEXAMPLEWEB000001' } as never], Path: '/team/', InstanceProfileId: 'x', Arn: 'a', CreateDate: new Date() },
-  });
 });
 
 describe('EC2 role resolver', () => {
-  it('resolves a running instance to its instance profile\'s role', async () => {
-    instance();
-    expect(await resolver().resolveRole(identity)).toEqual({ role: 'web', roleId: 'AROAEXAMPLEWEB000001' });
-    expect(ec2.commandCalls(DescribeInstancesCommand)[0]!.args[0].input).toEqual({ InstanceIds: [identity.instanceId] });
-    expect(iam.commandCalls(GetInstanceProfileCommand)[0]!.args[0].input).toEqual({ InstanceProfileName: 'web-profile' });
+  it("resolves a running instance to its instance profile's role", async () => {
+    const { instance, identity } = launch();
+    expect(await resolver().resolveRole(identity)).toEqual({ role: 'web', roleId: instance.roleId });
+    expect(fake.calls).toEqual(['EC2.DescribeInstances', 'IAM.GetInstanceProfile']);
+  });
+
+  it('reads the profile name after a path', async () => {
+    const { instance, identity } = launch();
+    editInstance(instance.instanceId, (record) => (record.profileArn = `arn:aws:iam::${ACCOUNT}:instance-profile/team/web-profile`));
+    expect(await resolver().resolveRole(identity)).toEqual({ role: 'web', roleId: instance.roleId });
   });
 
   it('answers a cached instance with no AWS call until the entry expires', async () => {
-    instance();
+    const { identity } = launch();
     const r = resolver();
     await r.resolveRole(identity);
     await r.resolveRole(identity);
-    expect(ec2.calls()).toHaveLength(1);
+    expect(fake.counts()['EC2.DescribeInstances']?.requests).toBe(1);
     clock.time += 60_000;
     await r.resolveRole(identity);
-    expect(ec2.calls()).toHaveLength(2);
+    expect(fake.counts()['EC2.DescribeInstances']?.requests).toBe(2);
   });
 
   it.each(['stopped', 'pending', 'terminated'])('refuses an instance that is %s', async (state) => {
-    instance(state);
+    const { identity } = launch(state);
     await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'invalid_credentials', message: 'instance is not running' });
   });
 
   it('asks IAM once per instance profile: a second instance with the same profile costs one DescribeInstances only', async () => {
-    instance();
     const r = resolver();
-    await r.resolveRole(identity);
-    ec2.reset();
-    ec2.on(DescribeInstancesCommand).resolves({
-      Reservations: [{ OwnerId: '111122223333', Instances: [{ InstanceId: 'i-0000000000000000b', State: { Name: 'running' }, IamInstanceProfile: { Arn: 'arn:aws:iam::111122223333:instance-profile/team/web-profile' } }] }],
-    });
-    expect((await r.resolveRole({ ...identity, instanceId: 'i-0000000000000000b' })).role).toBe('web');
-    expect(iam.commandCalls(GetInstanceProfileCommand)).toHaveLength(1);
+    await r.resolveRole(launch().identity);
+    expect((await r.resolveRole(launch().identity)).role).toBe('web');
+    expect(fake.counts()['EC2.DescribeInstances']?.requests).toBe(2);
+    expect(fake.counts()['IAM.GetInstanceProfile']?.requests).toBe(1);
   });
 
   it('refuses an instance with no instance profile', async () => {
-    instance('running', null);
-    await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'invalid_credentials' });
+    const { instance, identity } = launch();
+    editInstance(instance.instanceId, (record) => (record.profileArn = ''));
+    await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'invalid_credentials', message: 'instance has no IAM instance profile' });
   });
 
   it('refuses an instance this account does not have', async () => {
-    ec2.on(DescribeInstancesCommand).rejects(err('InvalidInstanceID.NotFound'));
-    await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'invalid_credentials' });
+    await expect(resolver().resolveRole({ instanceId: 'i-0000000000000000f', accountId: ACCOUNT, region: 'us-east-1' })).rejects.toMatchObject({
+      code: 'invalid_credentials',
+      message: 'instance not found in this account and Region',
+    });
   });
 
   it('refuses a document whose account is not the instance owner', async () => {
-    instance();
+    const { identity } = launch();
     await expect(resolver().resolveRole({ ...identity, accountId: '444455556666' })).rejects.toMatchObject({ code: 'invalid_credentials' });
   });
 
-  it('does not cache refusals or failures', async () => {
-    ec2.on(DescribeInstancesCommand).rejectsOnce(err('RequestLimitExceeded'));
+  it('rides out a throttle with a retry, as the SDK did', async () => {
+    const { identity } = launch();
+    fake.arm('throttle', 0);
+    expect((await resolver().resolveRole(identity)).role).toBe('web');
+    expect(fake.counts()['EC2.DescribeInstances']).toEqual({ requests: 2, throttled: 1 });
+  });
+
+  it('is a 429 once every attempt was throttled, and does not cache the refusal', async () => {
+    const { identity } = launch();
+    fake.arm('throttle', 0, 3);
     const r = resolver();
-    await expect(r.resolveRole(identity)).rejects.toMatchObject({ code: 'rate_limited' });
-    instance();
+    await expect(r.resolveRole(identity)).rejects.toMatchObject({ code: 'rate_limited', status: 429 });
+    expect(fake.counts()['EC2.DescribeInstances']).toEqual({ requests: 3, throttled: 3 });
     expect((await r.resolveRole(identity)).role).toBe('web');
   });
 
   it('maps an IAM outage to 503', async () => {
-    instance();
-    iam.on(GetInstanceProfileCommand).rejects(err('ServiceFailure'));
-    await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'unavailable' });
+    const { identity } = launch();
+    fake.arm('failure', 1, 3);
+    await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'unavailable', status: 503 });
+    expect(fake.counts()['IAM.GetInstanceProfile']?.requests).toBe(3);
+  });
+
+  it.each(['timeout', 'hang', 'network'] as const)('cuts off a %s within its deadlines, three attempts in all: a 503', async (kind) => {
+    const { identity } = launch();
+    fake.arm(kind, 0, 3);
+    const started = Date.now();
+    await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'unavailable', status: 503 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(fake.counts()['EC2.DescribeInstances']?.requests).toBe(3);
+  });
+});
+
+describe('IAM role directory', () => {
+  it("gives a role's unique id, kept a minute", async () => {
+    const id = fake.addRole('billing');
+    const directory = new IamRoleDirectory(client('iam'), clock);
+    expect(await directory.roleId(ACCOUNT, 'billing')).toBe(id);
+    expect(await directory.roleId(ACCOUNT, 'billing')).toBe(id);
+    expect(fake.counts()['IAM.GetRole']?.requests).toBe(1);
+  });
+
+  it('answers undefined for a role that does not exist (NoSuchEntity)', async () => {
+    expect(await new IamRoleDirectory(client('iam'), clock).roleId(ACCOUNT, 'nobody')).toBeUndefined();
   });
 });

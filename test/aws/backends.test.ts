@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, GetRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, DecryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,6 +16,9 @@ import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument, type DevCa } from '../../lambda/identity/dev-ca';
 import { createRuntime } from '../../lambda/runtime';
 import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
+import { AwsQueryClient } from '../../lambda/adapters/aws-query';
+import { Ec2RoleResolver, IamRoleDirectory } from '../../lambda/adapters/ec2-roles';
+import { ExpiringCache } from '../../lambda/core/cache';
 import { storeContract } from '../support/store-contract';
 
 const ACCOUNT = '123456789012'; // moto's account
@@ -163,6 +166,19 @@ describe('AWS backends against moto_server', () => {
       const response = await app.request('/v1/auth', { headers: { Authentication: doc } });
       expect(response.status).toBe(401);
     }
+  });
+
+  it("reaches EC2 and IAM over their query protocol: an instance's role and its id, a role's id, NoSuchEntity", async () => {
+    const clock = { now: () => 0 };
+    const query = (service: 'ec2' | 'iam') => new AwsQueryClient({ service, region: async () => 'us-east-1', credentials: async () => ({ accessKeyId: 'testing', secretAccessKey: 'testing' }) });
+    const resolver = new Ec2RoleResolver(query('ec2'), query('iam'), new ExpiringCache(0, clock), new ExpiringCache(0, clock));
+    const { Role } = await iam.send(new GetRoleCommand({ RoleName: 'web' }));
+    expect(await resolver.resolveRole({ instanceId: instances.web!, accountId: ACCOUNT, region: 'us-east-1' })).toEqual({ role: 'web', roleId: Role!.RoleId });
+    await expect(resolver.resolveRole({ instanceId: instances.stopped!, accountId: ACCOUNT, region: 'us-east-1' })).rejects.toMatchObject({ message: 'instance is not running' });
+    await expect(resolver.resolveRole({ instanceId: 'i-0123456789abcdef0', accountId: ACCOUNT, region: 'us-east-1' })).rejects.toMatchObject({ code: 'invalid_credentials' });
+    const directory = new IamRoleDirectory(query('iam'), clock);
+    expect(await directory.roleId(ACCOUNT, 'web')).toBe(Role!.RoleId);
+    expect(await directory.roleId(ACCOUNT, 'nobody-here')).toBeUndefined();
   });
 
   it('serves the same API from `DSSSS_BACKEND=aws npm start`', async () => {

@@ -14,7 +14,7 @@ import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument, type DevCa } from '../../lambda/identity/dev-ca';
 import { createRuntime } from '../../lambda/runtime';
 import { FileSecretStore } from '../../lambda/adapters/file-store';
-import { localFixture } from '../helpers';
+import { ec2AndIamOnTheWire, localFixture } from '../helpers';
 import { AWS_TEST_ENV, FakeAws } from '../support/fake-aws';
 
 Object.assign(process.env, AWS_TEST_ENV);
@@ -113,11 +113,13 @@ describe('many writers on one name, local backends', () => {
 
 describe('many writers on one name, Parameter Store (mocked)', () => {
   let fake: FakeAws;
+  let unwire: () => Promise<void>;
   let request: Request;
   let tokens: string[];
 
   beforeAll(async () => {
     fake = new FakeAws();
+    unwire = await ec2AndIamOnTheWire(fake);
     const ca = createDevCa();
     const app = createApp(await createRuntime(awsConfig(ca)));
     request = async (method, path, token, body) =>
@@ -129,7 +131,10 @@ describe('many writers on one name, Parameter Store (mocked)', () => {
       tokens.push(await loginWith(app, awsDocument(ca, id)));
     }
   });
-  afterAll(() => fake.restore());
+  afterAll(async () => {
+    fake.restore();
+    await unwire();
+  });
 
   it('creating it: one create wins (a conditional create), the rest are 409s or later versions', async () => {
     // Few enough that every try fits in the 100 versions Parameter Store keeps (a lost try takes one too).
@@ -179,6 +184,7 @@ describe('an evicted role racing its own removal (finding 2)', () => {
 
   it('never lands a version after the narrowing, on Parameter Store (mocked), where a lost write still lands', async () => {
     const fake = new FakeAws();
+    const unwire = await ec2AndIamOnTheWire(fake);
     try {
       const ca = createDevCa();
       // Two containers: each request of the race goes to its own.
@@ -192,6 +198,7 @@ describe('an evicted role racing its own removal (finding 2)', () => {
       for (let i = 0; i < 25; i++) await evictionRace(request, owner, evicted, `evict/ssm-${i}`);
     } finally {
       fake.restore();
+      await unwire();
     }
   });
 });
@@ -237,6 +244,7 @@ describe('a delete racing a reader\'s write (finding 3)', () => {
 
   it('stays deleted on Parameter Store (mocked), with each request in a container of its own', async () => {
     const fake = new FakeAws();
+    const unwire = await ec2AndIamOnTheWire(fake);
     try {
       const ca = createDevCa();
       const config = awsConfig(ca, { DSSSS_WRITER_ROLES: 'dssssadmin' });
@@ -251,6 +259,7 @@ describe('a delete racing a reader\'s write (finding 3)', () => {
       await purgeThenCreate(request, admin, reader, 'gone/ssm-0');
     } finally {
       fake.restore();
+      await unwire();
     }
   });
 });
@@ -284,6 +293,7 @@ describe('many cold starts at once', () => {
 
   it('on one fresh deployment (Parameter Store and KMS mocked): one seal key, every token accepted by every container', async () => {
     const fake = new FakeAws();
+    const unwire = await ec2AndIamOnTheWire(fake);
     try {
       const ca = createDevCa();
       const apps = await Promise.all(Array.from({ length: 20 }, async () => createApp(await createRuntime(awsConfig(ca)))));
@@ -295,6 +305,7 @@ describe('many cold starts at once', () => {
       expect(fake.calls.filter((c) => c === 'KMS.GenerateDataKey').length).toBeGreaterThan(1); // they really raced
     } finally {
       fake.restore();
+      await unwire();
     }
   });
 });

@@ -1,8 +1,10 @@
-// Fault injection on the AWS backends: the runtime's own SSM, KMS, EC2 and IAM clients (mocked
-// with aws-sdk-client-mock over a small in-memory AWS), each call of each operation made to
-// throttle, fail, drop the connection, time out, or hang after acting. The client always gets a
-// 429 or 503 with Retry-After, no partial record is ever readable, and everything written
-// before the fault reads back unchanged after it.
+// Fault injection on the AWS backends: the runtime's own SSM and KMS clients (mocked with
+// aws-sdk-client-mock over the shared stand-in) and its EC2 and IAM query clients (over the
+// wire to the same stand-in), each call of each operation made to throttle, fail, drop the
+// connection, time out, or hang after acting. The client always gets a 429 or 503 with
+// Retry-After, no partial record is ever readable, and everything written before the fault
+// reads back unchanged after it. A mocked call fails once, as after the SDK's last retry; a
+// call on the wire fails every one of its attempts, the retries included.
 //
 // STS (the IAM login) is not covered here yet: that route is being built separately.
 
@@ -15,6 +17,7 @@ import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
 import { AWS_CLIENT_OPTIONS } from '../../lambda/adapters/aws-client';
 import { createRuntime } from '../../lambda/runtime';
+import { ec2AndIamOnTheWire } from '../helpers';
 import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from '../support/fake-aws';
 
 Object.assign(process.env, AWS_TEST_ENV);
@@ -45,7 +48,8 @@ async function newApp() {
     DSSSS_AUDIT_LOG: 'off', // not under test here; it would print a line per request
     DSSSS_READ_CACHE_SECONDS: '0', // every step reaches the backend, so every step can fail (the cache has its own tests)
   });
-  const app = createApp(await createRuntime(config, { clock }));
+  // Deadlines of 2 s a try would make each timeout on the wire a 6 s wait, and the SDK's backoff each throttle 1.5 s.
+  const app = createApp(await createRuntime(config, { clock, queryTimings: { connectionTimeoutMs: 200, requestTimeoutMs: 300, backoffScale: 0.01 } }));
   return {
     async request(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
       return app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -84,8 +88,10 @@ const BULK = written.filter((w) => w.name.startsWith('bulk/')).map((w) => w.name
 let seededWorld: ReturnType<FakeAws['snapshot']>;
 let web: string;
 let admin: string;
+let unwire: () => Promise<void>;
 
 beforeAll(async () => {
+  unwire = await ec2AndIamOnTheWire(fake);
   fake.reset(emptyWorld);
   const app = await newApp();
   web = await login(app, WEB);
@@ -98,7 +104,10 @@ beforeAll(async () => {
   seededWorld = fake.snapshot();
 });
 
-afterAll(() => fake.restore());
+afterAll(async () => {
+  fake.restore();
+  await unwire();
+});
 
 async function expectWrittenIntact(app: App, label: string, except?: string): Promise<void> {
   for (const { name, versions } of written.filter((w) => w.name !== except)) {
@@ -275,7 +284,7 @@ for (const scenario of scenarios) describe(scenario.name, () => {
     for (const [step, call] of steps.entries()) {
       const label = `${kind} at step ${step + 1}/${steps.length} (${call})`;
       const app = await prepare(scenario);
-      fake.arm(kind, step);
+      fake.arm(kind, step, /^(EC2|IAM)\./.test(call) ? AWS_CLIENT_OPTIONS.maxAttempts : 1);
       const response = await scenario.run(app);
       faultsRun++;
       expect(fake.calls[step], `${label}: the faulted call`).toBe(call);

@@ -19,7 +19,7 @@ import { deriveTokenKey, issueToken, verifyToken, type TokenClaims } from '../..
 const HOME = '111122223333';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
 import { createRuntime } from '../../lambda/runtime';
-import { localFixture, type Fixture } from '../helpers';
+import { ec2AndIamOnTheWire, localFixture, type Fixture } from '../helpers';
 import { AWS_TEST_ENV, FakeAws } from '../support/fake-aws';
 
 // Many starts: one development CA for all of them (test/support/one-dev-ca.ts).
@@ -339,12 +339,14 @@ async function startOn(dir: string) {
 
 describe('through the API (AWS backends, Parameter Store mocked)', () => {
   let fake: FakeAws;
+  let unwire: () => Promise<void>;
   let request: (method: string, path: string, token?: string, body?: unknown) => Promise<Response>;
   let web: string;
 
   beforeAll(async () => {
     Object.assign(process.env, AWS_TEST_ENV);
     fake = new FakeAws();
+    unwire = await ec2AndIamOnTheWire(fake);
     fake.addInstance('i-00000000000000c1', '111122223333', 'web');
     const ca = createDevCa();
     const app = createApp(
@@ -360,7 +362,10 @@ describe('through the API (AWS backends, Parameter Store mocked)', () => {
     expect(login.status).toBe(200);
     web = await login.text();
   });
-  afterAll(() => fake.restore());
+  afterAll(async () => {
+    fake.restore();
+    await unwire();
+  });
 
   it('a parameter with any single bit flipped is refused with 503 integrity', async () => {
     const used = new Set<string>();

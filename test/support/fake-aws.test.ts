@@ -18,6 +18,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signGetCallerIdentity } from '../../cli/credentials';
 import { Imds } from '../../cli/imds';
 import { Backoff } from '../../cli/retry';
+import { AwsQueryClient } from '../../lambda/adapters/aws-query';
 import { Ec2RoleResolver } from '../../lambda/adapters/ec2-roles';
 import { ExpiringCache } from '../../lambda/core/cache';
 import { TrustStore } from '../../lambda/identity/certs';
@@ -278,7 +279,9 @@ describe('the query protocols', () => {
 
   it("the server's EC2 role resolver, over the wire", async () => {
     const clock = { now: () => 0 };
-    const resolver = new Ec2RoleResolver(new EC2Client(config()), new IAMClient(config()), new ExpiringCache(60_000, clock), new ExpiringCache(60_000, clock));
+    const query = (service: 'ec2' | 'iam') =>
+      new AwsQueryClient({ service, region: async () => 'us-east-1', credentials: async () => config().credentials, env: { AWS_ENDPOINT_URL: aws.url }, maxAttempts: 1 });
+    const resolver = new Ec2RoleResolver(query('ec2'), query('iam'), new ExpiringCache(60_000, clock), new ExpiringCache(60_000, clock));
     expect(await resolver.resolveRole({ instanceId: INSTANCE, accountId: ACCOUNT, region: 'us-east-1' })).toEqual({ role: 'web', roleId: fake.roleId('web') });
     expect(fake.counts()).toMatchObject({ 'EC2.DescribeInstances': { requests: 1 }, 'IAM.GetInstanceProfile': { requests: 1 } });
   });
