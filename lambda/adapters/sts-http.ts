@@ -1,32 +1,31 @@
 // StsGateway over HTTPS: sends a request that core/iam-login.ts has already checked, and
-// reads STS's XML answer. No redirects are followed, and the answer is size-capped.
+// reads STS's XML answer. No redirects are followed, and the answer is size-capped. Over
+// http-post.ts (node:https, kept alive), not fetch, whose first call would load undici.
 
 import { XMLParser } from 'fast-xml-parser';
 import { DssssError, invalidCredentials } from '../core/errors';
 import type { CallerIdentity, SignedStsRequest, StsGateway } from '../ports';
+import { KeepAliveAgents, post, PostError } from './http-post';
 
 const TIMEOUT_MS = 5000;
-const MAX_RESPONSE_CHARS = 64 * 1024;
+const MAX_RESPONSE_BYTES = 64 * 1024;
 
 const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, processEntities: false });
 
 export class HttpStsGateway implements StsGateway {
+  private readonly agents = new KeepAliveAgents();
+
   constructor(private readonly timeoutMs = TIMEOUT_MS) {}
 
   async getCallerIdentity(request: SignedStsRequest): Promise<CallerIdentity> {
     let status: number;
     let text: string;
     try {
-      const response = await fetch(request.url, {
-        method: 'POST',
-        headers: request.headers,
-        body: request.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      status = response.status;
-      text = (await response.text()).slice(0, MAX_RESPONSE_CHARS);
-    } catch {
+      // One deadline for the whole call, connection included.
+      const deadline = { connectionTimeoutMs: this.timeoutMs, requestTimeoutMs: this.timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES, what: 'STS' };
+      ({ status, text } = await post(new URL(request.url), request.headers, request.body, this.agents, deadline));
+    } catch (err) {
+      if (err instanceof PostError && err.name === 'ResponseTooLarge') throw new DssssError('unavailable', 'STS gave an answer this server cannot read', 1);
       throw new DssssError('unavailable', 'STS did not answer; try again', 1);
     }
 
