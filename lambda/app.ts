@@ -96,9 +96,12 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     const state: AuditState = { operation: 'unknown' };
     c.set('audit', state);
     await next();
-    c.header('Cache-Control', 'no-store');
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('X-Request-Id', requestId);
+    // On the response's own headers: c.header() would copy the finished response into a new
+    // one, its body turned into a stream (a fifth of a warm GET's CPU in the local server).
+    const headers = c.res.headers;
+    headers.set('Cache-Control', 'no-store');
+    headers.set('X-Content-Type-Options', 'nosniff');
+    headers.set('X-Request-Id', requestId);
     const status = c.res.status;
     const outcome = status < 400 ? 'ok' : status === 401 || status === 403 ? 'denied' : status < 500 ? 'refused' : 'error';
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
