@@ -126,7 +126,10 @@ export async function runColdStart(machine: string, log: (line: string) => void)
     // discarded first run), an instance running with the web role's profile, and an ECS-like
     // task's assumed role for IAM login.
     account = await motoAccount();
-    const motoEnv = { ...baseEnv, ...account.awsEnv, ...account.serverEnv(`/dssss-cold-${process.pid}/`) };
+    const motoEnv: Record<string, string> = { ...baseEnv, ...account.awsEnv, ...account.serverEnv(`/dssss-cold-${process.pid}/`) };
+    // IAM logins need no certificate: as the stack configures the function, without the
+    // development CA the EC2 logins need here (AWS's own certificates sign real documents).
+    const { DSSSS_EXTRA_CERTS: _devCa2, ...iamEnv } = motoEnv;
     const webDocument = await account.launch('web');
     const worker = await account.assumeRole('worker', 'bench-cold');
     const ec2Event = join(work, 'login-ec2-event.json');
@@ -143,7 +146,7 @@ export async function runColdStart(machine: string, log: (line: string) => void)
     await coldStart(artifactUrl, awsEvent, awsEnv);
     await coldStart(artifactUrl, ec2Event, motoEnv, loggedInAs('web'));
     await signIamEvent();
-    await coldStart(artifactUrl, iamEvent, motoEnv, loggedInAs('worker'));
+    await coldStart(artifactUrl, iamEvent, iamEnv, loggedInAs('worker'));
     for (let i = 0; i < COLD_RUNS; i++) {
       runs.local.push(await coldStart(artifactUrl, localEvent, localEnv));
       const served = aws.aws.calls.length;
@@ -151,12 +154,12 @@ export async function runColdStart(machine: string, log: (line: string) => void)
       requests.push(wireTargets(aws.aws.calls.slice(served)));
       runs['login-ec2'].push(await coldStart(artifactUrl, ec2Event, motoEnv, loggedInAs('web')));
       await signIamEvent();
-      runs['login-iam'].push(await coldStart(artifactUrl, iamEvent, motoEnv, loggedInAs('worker')));
+      runs['login-iam'].push(await coldStart(artifactUrl, iamEvent, iamEnv, loggedInAs('worker')));
     }
     // What a cold login sends, as moto writes it down: one more run of each, not measured.
     const ec2Requests = (await account.record(async () => void (await coldStart(artifactUrl, ec2Event, motoEnv, loggedInAs('web'))))).map(describeRequest);
     await signIamEvent();
-    const iamRequests = (await account.record(async () => void (await coldStart(artifactUrl, iamEvent, motoEnv, loggedInAs('worker'))))).map(describeRequest);
+    const iamRequests = (await account.record(async () => void (await coldStart(artifactUrl, iamEvent, iamEnv, loggedInAs('worker'))))).map(describeRequest);
     const perRun = requests.map((map) => JSON.stringify(Object.fromEntries([...map].filter(([, n]) => n > 0).sort())));
     if (new Set(perRun).size !== 1) throw new Error(`cold starts made differing AWS requests: ${[...new Set(perRun)].join(' / ')}`);
 

@@ -13,8 +13,6 @@ import { Policy } from './core/policy';
 import { livenessByEvents, livenessByResolver, NonceBindings } from './core/replay';
 import { SealKeyRing } from './core/seal-keys';
 import { SecretService } from './core/service';
-import { awsTrustStore, parsePemCertificates, TrustStore } from './identity/certs';
-import { verifyIdentityDocument } from './identity/pkcs7';
 import {
   systemClock,
   type AuditSink,
@@ -92,10 +90,16 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     events: overrides.events ?? built.events,
     bookkeeping: overrides.bookkeeping ?? built.bookkeeping,
   };
-  const extra = [...(await extraCertificates(config)), ...backends.trusted];
-  TrustStore.fromPems(extra); // a bad certificate of the operator's still fails the start
-  // AWS's ~40 bundled certificates are parsed on the first login: reads with a token never need them.
-  let trust: TrustStore | undefined;
+  // The identity module (PKCS#7, ASN.1, AWS's ~40 certificates: about 120 kB) loads on the
+  // first document login, or at start when there are certificates of the operator's to check:
+  // reads with a token and IAM logins never need it. A certificate is parsed when a document names it.
+  const identity = memoize(async () => {
+    const [certs, pkcs7] = await Promise.all([import('./identity/certs'), import('./identity/pkcs7')]);
+    return { certs, verify: pkcs7.verifyIdentityDocument };
+  });
+  const extra = [...(await extraCertificates(config, identity)), ...backends.trusted];
+  if (extra.length > 0) (await identity()).certs.TrustStore.fromPems(extra); // a bad certificate of the operator's still fails the start
+  const trust = memoize(async () => (await identity()).certs.awsTrustStore(extra));
   const policy = new Policy(config);
   const keys = new SealKeyRing(backends.store, backends.wrapper, clock);
   const store = config.readCacheSeconds > 0 ? new CachedSecretStore(backends.store, config.readCacheSeconds * 1000, clock) : backends.store;
@@ -104,7 +108,7 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     store,
     keys,
     roles: backends.roles,
-    verifyIdentity: (document) => verifyIdentityDocument(document, (trust ??= awsTrustStore(extra))),
+    verifyIdentity: async (document) => (await identity()).verify(document, await trust()),
     policy,
     allowedAccounts: config.allowedAccounts,
     iam: config.iamLogin === undefined ? undefined : { config: config.iamLogin, sts: overrides.sts ?? lazyStsGateway() },
@@ -192,10 +196,10 @@ export async function createAuditSink(config: Config): Promise<AuditSink | undef
   return config.auditLog === 'stdout' ? new StdoutAuditSink() : new FileAuditSink(config.auditLog.file);
 }
 
-async function extraCertificates(config: Config): Promise<string[]> {
+async function extraCertificates(config: Config, identity: () => Promise<{ certs: typeof import('./identity/certs') }>): Promise<string[]> {
   if (config.extraCerts === undefined) return [];
   const text = 'pem' in config.extraCerts ? config.extraCerts.pem : await readFile(config.extraCerts.file, 'utf8');
-  return parsePemCertificates(text);
+  return (await identity()).certs.parsePemCertificates(text);
 }
 
 async function localBackends(config: LocalConfig): Promise<Backends> {

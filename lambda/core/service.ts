@@ -30,8 +30,8 @@ export interface ServiceDeps {
   readonly store: SecretStore;
   readonly keys: SealKeyRing;
   readonly roles: RoleResolver;
-  /** Verifies a signed instance identity document; throws `invalid_credentials`. */
-  readonly verifyIdentity: (document: string) => InstanceIdentity;
+  /** Verifies a signed instance identity document; rejects with `invalid_credentials`. */
+  readonly verifyIdentity: (document: string) => Promise<InstanceIdentity>;
   readonly policy: Policy;
   /** IAM login: its settings and the way to STS; undefined when it is off. */
   readonly iam?: { readonly config: IamLoginConfig & { readonly iamUsers: readonly string[] }; readonly sts: StsGateway } | undefined;
@@ -114,7 +114,7 @@ export class SecretService {
 
   /** `nonce`: the client's X-Dssss-Nonce, checked against the instance's binding (see replay.ts). */
   async loginWithIdentityDocument(document: string, nonce?: string): Promise<Login & { caller: Caller }> {
-    const identity = this.deps.verifyIdentity(document);
+    const identity = await this.deps.verifyIdentity(document);
     this.assertAllowedAccount(identity.accountId);
     assertDocumentAge(identity.pendingTime, this.deps.clock.now(), this.deps.maxDocumentAgeSeconds);
     const role = await this.deps.roles.resolveRole(identity);
