@@ -102,7 +102,7 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
         '| Started by | median | min | max | Target |',
         '| --- | --- | --- | --- | --- |',
         `| \`npm start\` | ${formatMs(start.npmStartMs.median)} | ${formatMs(start.npmStartMs.min)} | ${formatMs(start.npmStartMs.max)} | ${targets(['median', 'start.npm.median'])} |`,
-        `| \`node scripts/start.mjs\` (what \`npm start\` runs, without npm) | ${formatMs(start.nodeStartMs.median)} | ${formatMs(start.nodeStartMs.min)} | ${formatMs(start.nodeStartMs.max)} |  |`,
+        `| \`${start.nodeCommand}\` (what \`npm start\` runs, without npm) | ${formatMs(start.nodeStartMs.median)} | ${formatMs(start.nodeStartMs.min)} | ${formatMs(start.nodeStartMs.max)} |  |`,
         `| \`node --import tsx lambda/server.ts\` (the sources, as \`npm start\` ran before) | ${formatMs(start.tsxStartMs.median)} | ${formatMs(start.tsxStartMs.min)} | ${formatMs(start.tsxStartMs.max)} |  |`,
         '',
       );

@@ -3,9 +3,22 @@
 // connection, and what /proc says about its CPU time and memory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { Agent, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { PROJECT_ROOT } from './bundle';
+
+/**
+ * The options `npm start` gives node (package.json's start script, between `node` and the
+ * script), so a server the benchmark starts runs as `npm start` runs it.
+ */
+export function npmStartNodeOptions(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = scripts.start.split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'scripts/start.mjs') throw new Error(`package.json's start script is not "node [options] scripts/start.mjs": ${scripts.start}`);
+  return words.slice(1, -1);
+}
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -28,8 +41,9 @@ export function send(agent: Agent, origin: URL, method: string, path: string, he
 }
 
 /** The bundled server (`npm start`'s module) on an ephemeral 127.0.0.1 port; its stdout (audit and metrics lines) drained. */
+/** `nodeOptions` come after npm start's own (npmStartNodeOptions). */
 export async function startServer(file: string, env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<{ process: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...nodeOptions, file, '--port', '0', '--host', '127.0.0.1'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...npmStartNodeOptions(), ...nodeOptions, file, '--port', '0', '--host', '127.0.0.1'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

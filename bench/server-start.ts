@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './bundle';
 import { median } from './measure';
+import { npmStartNodeOptions } from './server-process';
 
 export const START_RUNS = 10;
 const START_TIMEOUT_MS = 30_000;
@@ -22,9 +23,11 @@ export interface StartSpread {
 
 export interface ServerStartResult {
   readonly runs: number;
+  /** What `npm start` runs: `node [options] scripts/start.mjs`. */
+  readonly nodeCommand: string;
   /** `npm start -- --port 0`, to the first answer of GET /v1/ready. */
   readonly npmStartMs: StartSpread;
-  /** `node scripts/start.mjs`: what npm runs, without npm's own start. */
+  /** `node [npm start's options] scripts/start.mjs`: what npm runs, without npm's own start. */
   readonly nodeStartMs: StartSpread;
   /** `node --import tsx lambda/server.ts`: the server from its sources, as `npm start` ran it before. */
   readonly tsxStartMs: StartSpread;
@@ -34,7 +37,7 @@ export interface ServerStartResult {
 type Variant = 'npm' | 'node' | 'tsx';
 const COMMANDS: Record<Variant, [string, string[]]> = {
   npm: ['npm', ['start', '--silent', '--', '--port', '0']],
-  node: [process.execPath, ['scripts/start.mjs', '--port', '0']],
+  node: [process.execPath, [...npmStartNodeOptions(), 'scripts/start.mjs', '--port', '0']],
   tsx: [process.execPath, ['--import', 'tsx', 'lambda/server.ts', '--port', '0']],
 };
 
@@ -58,9 +61,10 @@ export async function runServerStart(machine: string, log: (line: string) => voi
       for (const variant of ['npm', 'node', 'tsx'] as const) runs[variant].push(await startToFirstAnswer(variant, env));
     }
     const spread = (values: number[]): StartSpread => ({ median: median(values), min: Math.min(...values), max: Math.max(...values) });
-    const result = { runs: START_RUNS, npmStartMs: spread(runs.npm), nodeStartMs: spread(runs.node), tsxStartMs: spread(runs.tsx), machine };
+    const nodeCommand = ['node', ...npmStartNodeOptions(), 'scripts/start.mjs'].join(' ');
+    const result = { runs: START_RUNS, nodeCommand, npmStartMs: spread(runs.npm), nodeStartMs: spread(runs.node), tsxStartMs: spread(runs.tsx), machine };
     log(
-      `  npm start to its first answer: median ${result.npmStartMs.median.toFixed(0)} ms (node scripts/start.mjs ${result.nodeStartMs.median.toFixed(0)} ms; ` +
+      `  npm start to its first answer: median ${result.npmStartMs.median.toFixed(0)} ms (${nodeCommand} ${result.nodeStartMs.median.toFixed(0)} ms; ` +
         `from the sources under tsx ${result.tsxStartMs.median.toFixed(0)} ms)`,
     );
     return result;
