@@ -232,12 +232,13 @@ async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['
   const profiles = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
   const ssm = new SSMClient(AWS_CLIENT_OPTIONS);
   // EC2 and IAM load only on the login path and on writes: reads with a token never pay for
-  // them. Their query-protocol clients sign with the SDK's credential chain, in the Region
-  // the SDK resolved for Parameter Store.
+  // them. Their query-protocol clients sign with the credentials and in the Region the SDK
+  // resolves for Parameter Store.
   const module = memoize(() => import('./adapters/ec2-roles'));
   const clients = memoize(async () => {
-    const [{ AwsQueryClient }, { defaultProvider }] = await Promise.all([import('./adapters/aws-query'), import('@aws-sdk/credential-provider-node')]);
-    const sdk = { region: () => ssm.config.region(), credentials: defaultProvider(), ...timings };
+    const { AwsQueryClient } = await import('./adapters/aws-query');
+    // The SDK's own resolution: the same chain (memoized, refreshed before expiry) and Region as SSM's.
+    const sdk = { region: () => ssm.config.region(), credentials: (identity?: Record<string, unknown>) => ssm.config.credentials(identity), ...timings };
     return { ec2: new AwsQueryClient({ service: 'ec2', ...sdk }), iam: new AwsQueryClient({ service: 'iam', ...sdk }) };
   });
   const resolver = memoize(async (): Promise<RoleResolver> => {
