@@ -4,8 +4,10 @@
 // stdout, the bookkeeping table). Per operation, one request at a time over one keep-alive
 // connection: its latency, and the server's own share of it, i.e. that latency less the very
 // AWS requests the operation made (moto's recorder writes them down once), sent straight to
-// moto, one replay after each request, in interleaved rounds; medians of the rounds. Then the
-// server's resident memory after the load.
+// moto, one replay after each request, in interleaved rounds; medians of the rounds. Beside
+// them, measured the same way, the floor: a bare Node server making the GET's one call with
+// no SDK and no dssss (floor-server.mjs), i.e. what Node's HTTP and this machine cost. Then
+// the server's resident memory after the load, and the parts (aws-parts.ts).
 
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,17 +15,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bundleLocalServer, LOCAL_SERVER_FILE } from '../infra/bundle';
 import { median, percentile } from './measure';
 import { describeRequest, motoAccount, type MotoAccount, type RecordedRequest } from './moto-fixture';
-import { memoryOf, schedstat, send, startServer, stopServer } from './server-process';
+import { runAwsParts, type PartFigure } from './aws-parts';
+import { memoryOf, npmStartNodeOptions, schedstat, send, startServer, stopServer, type ServerEnv } from './server-process';
 
 export const AWS_ROUNDS = 7;
-const PER_ROUND: Record<AwsOperationId, number> = { get: 30, put: 20, bulk: 20, list: 20, 'login-ec2': 20, 'login-iam': 20 };
+const FLOOR_SERVER = fileURLToPath(new URL('./floor-server.mjs', import.meta.url));
+const PER_ROUND: Record<AwsOperationId, number> = { get: 30, put: 20, bulk: 20, list: 20, 'login-ec2': 20, 'login-iam': 20, floor: 30 };
 /** Names under the bulk-read and listing prefix: two Parameter Store pages. */
 const BULK_NAMES = 20;
 
-export type AwsOperationId = 'get' | 'put' | 'bulk' | 'list' | 'login-ec2' | 'login-iam';
+/** `floor`: not dssss, the bare server of floor-server.mjs making the GET's one call. */
+export type AwsOperationId = 'get' | 'put' | 'bulk' | 'list' | 'login-ec2' | 'login-iam' | 'floor';
 
 export interface AwsOperationFigure {
   readonly id: AwsOperationId;
@@ -50,8 +56,20 @@ export interface AwsOperationFigure {
 
 export interface AwsServerResult {
   readonly figures: readonly AwsOperationFigure[];
-  /** The server's memory after the load, from /proc: resident now, and its peak. */
-  readonly memory: { readonly rssMiB: number; readonly peakRssMiB: number; readonly requestsServed: number };
+  /**
+   * The server's memory after the load, from /proc: resident now, and its peak; and the
+   * same for a second server given the same requests under node's default heap settings
+   * (without npm start's --max-semi-space-size).
+   */
+  readonly memory: {
+    readonly rssMiB: number;
+    readonly peakRssMiB: number;
+    readonly requestsServed: number;
+    readonly nodeDefaults: { readonly rssMiB: number; readonly peakRssMiB: number };
+    readonly npmStartNodeOptions: readonly string[];
+  };
+  /** What the figures are made of, each beside what it replaced (aws-parts.ts). */
+  readonly parts: readonly PartFigure[];
   readonly machine: string;
 }
 
@@ -62,9 +80,19 @@ interface Prepared {
   readonly body?: string;
 }
 
+/** A server under measurement: how to send it a request, and its pid for /proc. */
+interface Target {
+  call(p: Prepared): Promise<{ status: number; body: string }>;
+  readonly pid: number;
+}
+
 interface Operation {
   readonly id: AwsOperationId;
   readonly operation: string;
+  /** Default: the dssss server. */
+  readonly target?: Target;
+  /** Replay the AWS requests another operation made (the floor makes the GET's). */
+  readonly replaysOf?: AwsOperationId;
   readonly status: number;
   /** The request, prepared outside the timed part (an IAM login is signed by its client beforehand). */
   prepare(): Promise<Prepared>;
@@ -77,7 +105,9 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
   const work = await mkdtemp(join(tmpdir(), 'dssss-bench-aws-'));
   let account: MotoAccount | undefined;
   let server: ChildProcess | undefined;
+  let floor: ChildProcess | undefined;
   const serverAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const floorAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   const motoAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     // Profiled, the build is kept beside the profiles (unminified): their frames point into it.
@@ -88,17 +118,23 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
     const [webDocument, adminDocument] = [await account.launch('web'), await account.launch('dssssadmin')];
     const worker = await account.assumeRole('worker', 'bench-task');
 
-    const started = await startServer(join(build, LOCAL_SERVER_FILE), {
+    const serverEnv: ServerEnv = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: work,
       ...account.awsEnv,
       ...account.serverEnv(prefix),
       // Every EC2 login is an uncached one: DescribeInstances, GetInstanceProfile and the nonce binding each time.
       DSSSS_ROLE_CACHE_SECONDS: '0',
-    }, profileDir === undefined ? [] : ['--cpu-prof', '--heap-prof', `--cpu-prof-dir=${profileDir}`, `--heap-prof-dir=${profileDir}`]);
+    };
+    const started = await startServer(
+      join(build, LOCAL_SERVER_FILE),
+      serverEnv,
+      profileDir === undefined ? [] : ['--cpu-prof', '--heap-prof', `--cpu-prof-dir=${profileDir}`, `--heap-prof-dir=${profileDir}`],
+    );
     server = started.process;
     const origin = new URL(started.url);
     const call = (p: Prepared) => send(serverAgent, origin, p.method, p.path, p.headers, p.body === undefined ? undefined : Buffer.from(p.body));
+    const dssss: Target = { call, pid: server.pid! };
 
     // Set-up through the API: tokens, and the secrets the operations read and write.
     const login = async (document: string) => {
@@ -147,10 +183,28 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
         prepare: async () => ({ method: 'POST', path: '/v1/auth/iam', headers: { Accept: 'text/plain' }, body: JSON.stringify(await account!.iamLoginBody(worker)) }),
       },
     ];
+    const dssssOperations = [...operations];
+
+    // The floor: a bare Node server making the GET's one call, as plainly as Node can (no SDK, no dssss).
+    const floorStarted = await startServer(FLOOR_SERVER, { ...serverEnv, DSSSS_FLOOR_PARAMETER: `${secretsPath}bench/get` });
+    floor = floorStarted.process;
+    const floorOrigin = new URL(floorStarted.url);
+    operations.push({
+      id: 'floor',
+      operation: 'Floor: a bare node:http server making the same GetParameter, plainly signed (not dssss)',
+      status: 200,
+      target: { call: (p) => send(floorAgent, floorOrigin, p.method, p.path, p.headers), pid: floor.pid! },
+      replaysOf: 'get',
+      prepare: async () => ({ method: 'GET', path: '/', headers: {} }),
+    });
 
     // What each operation sends to AWS, written down by moto once; replayed after every request.
     const replays = new Map<AwsOperationId, RecordedRequest[]>();
     for (const op of operations) {
+      if (op.replaysOf !== undefined) {
+        replays.set(op.id, replays.get(op.replaysOf)!);
+        continue;
+      }
       const prepared = await op.prepare();
       const recorded = await account.record(async () => {
         const answer = await call(prepared);
@@ -165,18 +219,18 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
     const samples = new Map<AwsOperationId, { server: number[][]; direct: number[][]; cpuNs: number; waitNs: number }>(
       operations.map((op) => [op.id, { server: [], direct: [], cpuNs: 0, waitNs: 0 }]),
     );
-    const pid = server.pid!;
     // Round 0 warms up (JIT, moto's lazily loaded services) and is thrown away.
     for (let round = 0; round <= AWS_ROUNDS; round++) {
       const order = operations.map((_, i) => operations[(i + round) % operations.length]!);
       for (const op of order) {
         const server: number[] = [];
         const direct: number[] = [];
-        const before = await schedstat(pid);
+        const target = op.target ?? dssss;
+        const before = await schedstat(target.pid);
         for (let i = 0; i < PER_ROUND[op.id]; i++) {
           const prepared = await op.prepare();
           const t0 = performance.now();
-          const answer = await call(prepared);
+          const answer = await target.call(prepared);
           const t1 = performance.now();
           if (answer.status !== op.status) throw new Error(`aws suite: ${op.id} answered ${answer.status}: ${answer.body.slice(0, 200)}`);
           server.push(t1 - t0);
@@ -189,7 +243,7 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
           }
           direct.push(spent);
         }
-        const after = await schedstat(pid);
+        const after = await schedstat(target.pid);
         if (round > 0) {
           const kept = samples.get(op.id)!;
           kept.server.push(server);
@@ -201,7 +255,29 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
     }
 
     const memory = await memoryOf(server.pid!);
-    const requestsServed = 2 + BULK_NAMES + 2 + operations.length + (AWS_ROUNDS + 1) * operations.reduce((n, op) => n + PER_ROUND[op.id], 0);
+    const requestsServed = 2 + BULK_NAMES + 2 + dssssOperations.length + (AWS_ROUNDS + 1) * dssssOperations.reduce((n, op) => n + PER_ROUND[op.id], 0);
+    await stopServer(server);
+    server = undefined;
+
+    // The same requests to a second server of the same deployment (the tokens hold there)
+    // under node's default heap settings: what npm start's options save.
+    const second = await startServer(join(build, LOCAL_SERVER_FILE), serverEnv, [], false);
+    server = second.process;
+    const secondOrigin = new URL(second.url);
+    const secondAgent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < requestsServed; i++) {
+        const op = dssssOperations[i % dssssOperations.length]!;
+        const p = await op.prepare();
+        const answer = await send(secondAgent, secondOrigin, p.method, p.path, p.headers, p.body === undefined ? undefined : Buffer.from(p.body));
+        if (answer.status !== op.status) throw new Error(`aws suite (node defaults): ${op.id} answered ${answer.status}`);
+      }
+    } finally {
+      secondAgent.destroy();
+    }
+    const nodeDefaults = await memoryOf(server.pid!);
+    log(`  the same requests, node's default heap settings: RSS ${nodeDefaults.rssMiB.toFixed(1)} MiB (peak ${nodeDefaults.peakRssMiB.toFixed(1)} MiB)`);
+    const parts = await runAwsParts(log);
     const figures = operations.map((op): AwsOperationFigure => {
       const { server: s, direct: d, cpuNs, waitNs } = samples.get(op.id)!;
       const requests = s.reduce((n, round) => n + round.length, 0);
@@ -230,11 +306,13 @@ export async function runAwsServer(machine: string, log: (line: string) => void,
       );
     }
     log(`  server memory after ${requestsServed} requests: RSS ${memory.rssMiB.toFixed(1)} MiB (peak ${memory.peakRssMiB.toFixed(1)} MiB)`);
-    return { figures, memory: { ...memory, requestsServed }, machine };
+    return { figures, memory: { ...memory, requestsServed, nodeDefaults, npmStartNodeOptions: npmStartNodeOptions() }, parts, machine };
   } finally {
     serverAgent.destroy();
+    floorAgent.destroy();
     motoAgent.destroy();
     await stopServer(server);
+    await stopServer(floor);
     await account?.close();
     await rm(work, { recursive: true, force: true });
   }

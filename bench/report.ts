@@ -182,9 +182,16 @@ export function renderReport(figures: Figures, checks: readonly Check[], machine
     }
     out.push(
       '',
-      `Server memory after the load (${integer(memory.requestsServed)} requests): **${memory.rssMiB.toFixed(1)} MiB** resident (peak ${memory.peakRssMiB.toFixed(1)} MiB); ${targets(['', 'aws.rss'])}.`,
+      `Server memory after the load (${integer(memory.requestsServed)} requests): **${memory.rssMiB.toFixed(1)} MiB** resident (peak ${memory.peakRssMiB.toFixed(1)} MiB), started as \`npm start\` starts it (\`node ${memory.npmStartNodeOptions.join(' ')}\`); ${targets(['', 'aws.rss'])}. The same requests to a second server under node's default heap settings: ${memory.nodeDefaults.rssMiB.toFixed(1)} MiB (peak ${memory.nodeDefaults.peakRssMiB.toFixed(1)} MiB).`,
       '',
     );
+    const { parts } = figures.awsServer;
+    if (parts.length > 0) {
+      out.push('**What these are made of**, each part beside what it replaced, in the same run (calls: against a loopback server that answers at once, medians of 7 rounds of 200; one-offs: a fresh `node` each, median of 7):', '');
+      out.push('| Part | Cost |', '| --- | --- |');
+      for (const part of parts) out.push(`| ${part.what} | ${part.unit === 'us' ? `${integer(part.value)} µs a call` : formatMs(part.value)} |`);
+      out.push('');
+    }
   }
 
   if (figures.http) {

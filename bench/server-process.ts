@@ -41,9 +41,12 @@ export function send(agent: Agent, origin: URL, method: string, path: string, he
 }
 
 /** The bundled server (`npm start`'s module) on an ephemeral 127.0.0.1 port; its stdout (audit and metrics lines) drained. */
-/** `nodeOptions` come after npm start's own (npmStartNodeOptions). */
-export async function startServer(file: string, env: Record<string, string>, nodeOptions: readonly string[] = []): Promise<{ process: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...npmStartNodeOptions(), ...nodeOptions, file, '--port', '0', '--host', '127.0.0.1'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A server process's whole environment. */
+export type ServerEnv = Record<string, string>;
+
+/** `nodeOptions` come after npm start's own (npmStartNodeOptions), unless `asNpmStart` is false: node's defaults. */
+export async function startServer(file: string, env: Record<string, string>, nodeOptions: readonly string[] = [], asNpmStart = true): Promise<{ process: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...(asNpmStart ? npmStartNodeOptions() : []), ...nodeOptions, file, '--port', '0', '--host', '127.0.0.1'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
