@@ -3,12 +3,11 @@
 // the real adapters and runtime.ts wiring above them, and each request through the app
 // bracketed by a count of the calls it made.
 
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { signGetCallerIdentity } from '../cli/credentials';
 import { awsFixture, SERVER_ID, SERVICES, type CallLog, type Service } from './aws-fixture';
-import { ACCOUNT, type App } from './local-fixture';
+import type { App } from './local-fixture';
 
-export type CountedService = Service | 'sts';
+export type CountedService = Service;
 
 export interface CallFigure {
   readonly id: string;
@@ -25,28 +24,22 @@ export const LIST_NAMES = 1000;
 
 export async function runAwsCalls(machine: string, log: (line: string) => void): Promise<CallFigure[]> {
   const aws = await awsFixture();
+  // Nothing here may use fetch (STS, EC2 and IAM go to the stand-in over node:http): a fetch fails the run.
   const originalFetch = globalThis.fetch;
-  // IAM login forwards the client's signed request to STS over fetch, not an SDK client:
-  // fetch is replaced for the run, STS answered here and counted, and nothing else allowed.
-  let stsCalls = 0;
-  globalThis.fetch = async (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    if (!/^sts(\.[a-z0-9-]+)?\.amazonaws\.com$/.test(url.hostname)) throw new Error(`the benchmark refuses a fetch to ${url.origin}`);
-    stsCalls++;
-    return fakeGetCallerIdentity(init, aws.aws.roleId('web') ?? 'AROAUNKNOWN');
+  globalThis.fetch = async (input) => {
+    throw new Error(`the benchmark refuses a fetch to ${new URL(input instanceof Request ? input.url : String(input)).origin}`);
   };
   try {
     const figures: CallFigure[] = [];
-    const snapshot = () => ({ log: aws.calls(), sts: stsCalls });
+    const snapshot = () => ({ log: aws.calls() });
 
     /** What `work` returned, and the AWS calls it made. */
     const callsOf = async <T>(work: () => Promise<T>) => {
       const before = snapshot();
       const result = await work();
       const after = snapshot();
-      const sts = after.sts - before.sts;
-      const counts: Record<CountedService, number> = { ...countDiff(before.log, after.log), sts };
-      const commands = { ...tally(before.log, after.log), ...(sts > 0 ? { GetCallerIdentity: sts } : {}) };
+      const counts: Record<CountedService, number> = countDiff(before.log, after.log);
+      const commands = tally(before.log, after.log);
       return { result, counts, commands };
     };
     const record = (id: string, operation: string, calls: Pick<CallFigure, 'commands'> & { counts: Record<CountedService, number> }) => {
@@ -116,7 +109,7 @@ export async function runAwsCalls(machine: string, log: (line: string) => void):
     // login, the row says so instead of failing the run.
     const iamOperation = 'IAM login (POST /v1/auth/iam, warm container)';
     const { result: iam, ...iamCalls } = await callsOf(async () =>
-      send(a, 'POST', '/v1/auth/iam', { 'Content-Type': 'application/json' }, await signedGetCallerIdentity()),
+      send(a, 'POST', '/v1/auth/iam', { 'Content-Type': 'application/json' }, await signedGetCallerIdentity(aws)),
     );
     if (iam.status === 200) {
       record('login-iam', iamOperation, iamCalls);
@@ -153,42 +146,10 @@ export async function runAwsCalls(machine: string, log: (line: string) => void):
   }
 }
 
-/** The body `dssss login --iam` posts: sts:GetCallerIdentity signed (SigV4) for this server, with stand-in credentials. */
-async function signedGetCallerIdentity(): Promise<string> {
-  const body = 'Action=GetCallerIdentity&Version=2011-06-15';
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: 'ASIABENCHMARKONLY', secretAccessKey: 'bench-secret-not-a-real-key', sessionToken: 'bench-session' },
-    region: 'us-east-1',
-    service: 'sts',
-    sha256: Hash.bind(null, 'sha256'),
-  });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'https:',
-    hostname: 'sts.us-east-1.amazonaws.com',
-    path: '/',
-    query: {},
-    headers: {
-      host: 'sts.us-east-1.amazonaws.com',
-      'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
-      'x-dssss-server-id': SERVER_ID,
-    },
-    body,
-  });
-  return JSON.stringify({ method: 'POST', url: 'https://sts.us-east-1.amazonaws.com/', headers: signed.headers, body: Buffer.from(body).toString('base64') });
-}
-
-/** STS's answer to a GetCallerIdentity signed by an assumed-role session of the role "web". */
-async function fakeGetCallerIdentity(init: RequestInit | undefined, roleId: string): Promise<Response> {
-  const body = typeof init?.body === 'string' ? init.body : '';
-  if (init?.method !== 'POST' || !body.includes('Action=GetCallerIdentity')) {
-    return new Response('<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>', { status: 400 });
-  }
-  const xml =
-    '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>' +
-    `<Arn>arn:aws:sts::${ACCOUNT}:assumed-role/web/bench-session</Arn><UserId>${roleId}:bench-session</UserId><Account>${ACCOUNT}</Account>` +
-    '</GetCallerIdentityResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></GetCallerIdentityResponse>';
-  return new Response(xml, { status: 200, headers: { 'Content-Type': 'text/xml' } });
+/** The body `dssss login --iam` posts: sts:GetCallerIdentity signed (SigV4) for this server by a session of the role web that the stand-in's STS knows. */
+async function signedGetCallerIdentity(aws: Awaited<ReturnType<typeof awsFixture>>): Promise<string> {
+  const session = aws.aws.assumeRole('web', 'bench-session');
+  return JSON.stringify(await signGetCallerIdentity(SERVER_ID, { AWS_ENDPOINT_URL_STS: aws.url, AWS_REGION: 'us-east-1' }, async () => session));
 }
 
 function tally(before: CallLog, after: CallLog): Record<string, number> {

@@ -1,8 +1,9 @@
 // dssss on its AWS backends over the shared stand-in (test/support/fake-aws.ts): Parameter
 // Store and KMS through the SDK clients mocked at the class (so the clients runtime.ts
 // creates are mocked too), EC2 and IAM over their query protocol to the same stand-in on
-// loopback (AWS_ENDPOINT_URL_EC2 and _IAM, for this process). Each `container()` is a fresh
-// createRuntime: a new Lambda container sharing the same account.
+// loopback (AWS_ENDPOINT_URL_EC2 and _IAM, for this process), and STS there too (the
+// function's AWS_ENDPOINT_URL_STS). Each `container()` is a fresh createRuntime: a new
+// Lambda container sharing the same account.
 
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../lambda/app';
@@ -17,14 +18,16 @@ export const PARAMETER_PREFIX = '/dssss/';
 /** The id IAM logins must sign for (DSSSS_SERVER_ID). */
 export const SERVER_ID = 'dssss-bench';
 
-export type Service = 'ssm' | 'kms' | 'ec2' | 'iam';
-export const SERVICES: readonly Service[] = ['ssm', 'kms', 'ec2', 'iam'];
+export type Service = 'ssm' | 'kms' | 'ec2' | 'iam' | 'sts';
+export const SERVICES: readonly Service[] = ['ssm', 'kms', 'ec2', 'iam', 'sts'];
 
 /** Every call made so far, by service, as command names ("GetParameter"). */
 export type CallLog = Record<Service, string[]>;
 
 export interface AwsFixture {
   readonly aws: FakeAws;
+  /** The stand-in on loopback: EC2, IAM and STS for the containers. */
+  readonly url: string;
   /** The environment the function would get (DSSSS_* only). */
   readonly env: Readonly<Record<string, string>>;
   /** A new container; `env` adds to (or overrides) the function's environment. */
@@ -58,10 +61,13 @@ export async function awsFixture(): Promise<AwsFixture> {
     DSSSS_SERVER_ID: SERVER_ID,
     // The audit log makes no AWS call; on stdout it would only interleave with the report.
     DSSSS_AUDIT_LOG: 'off',
+    // IAM logins are forwarded to the stand-in's STS, which checks their signatures.
+    AWS_ENDPOINT_URL_STS: wire.url,
   };
 
   return {
     aws,
+    url: wire.url,
     env,
     container: async (extra = {}) => createApp(await createRuntime(loadConfig({ ...env, ...extra }))),
     identity: (role) => {
@@ -70,10 +76,12 @@ export async function awsFixture(): Promise<AwsFixture> {
       return signIdentityDocument({ instanceId, accountId: ACCOUNT, region: 'us-east-1', pendingTime: new Date().toISOString() }, ca);
     },
     calls: () => {
-      const log: CallLog = { ssm: [], kms: [], ec2: [], iam: [] };
+      const log: CallLog = { ssm: [], kms: [], ec2: [], iam: [], sts: [] };
       for (const call of aws.calls) {
         const [service = '', command = ''] = call.split('.');
-        log[service.toLowerCase() as Service].push(command);
+        const calls = log[service.toLowerCase() as Service] as string[] | undefined;
+        if (calls === undefined) throw new Error(`the benchmark's fixture made an unexpected ${call} call`);
+        calls.push(command);
       }
       return log;
     },

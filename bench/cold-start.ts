@@ -111,7 +111,7 @@ export async function runColdStart(machine: string, log: (line: string) => void)
     const awsEvent = join(work, 'aws-event.json');
     await writeFile(awsEvent, JSON.stringify(restEvent('GET', `/v1/secret/${SECRET_NAME}`, { Reauthentication: awsToken })));
     // As the stack configures the function: no extra certificates, the audit log on stdout.
-    const { DSSSS_EXTRA_CERTS: _devCa, DSSSS_AUDIT_LOG: _auditOff, ...functionEnv } = aws.env;
+    const { DSSSS_EXTRA_CERTS: _devCa, DSSSS_AUDIT_LOG: _auditOff, AWS_ENDPOINT_URL_STS: _sts, ...functionEnv } = aws.env;
     const awsEnv = {
       ...baseEnv,
       ...functionEnv,
