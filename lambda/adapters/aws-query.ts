@@ -1,10 +1,11 @@
 // The AWS query protocol (EC2, IAM) in a few lines instead of two SDK clients: a form-encoded
 // POST, signed with SigV4 (@smithy/signature-v4) with the SDK's credentials, sent over a
-// keep-alive agent (http-post.ts), its XML answer read with fast-xml-parser. The SDK's EC2 and IAM clients
-// were 556 kB of the artifact and about 380 ms to load, for the two calls a login makes.
-// Behaves as those clients did with AWS_CLIENT_OPTIONS: the same endpoints and settings,
-// 3 attempts with the SDK's backoff and retry quota, a deadline per attempt, and errors
-// named by their AWS code, so aws-errors.ts maps them as before.
+// keep-alive agent (http-post.ts), its XML answer read with fast-xml-parser. The SDK's EC2
+// and IAM clients were 556 kB of the artifact and several hundred ms to load, for the three
+// calls dssss makes (DescribeInstances, GetInstanceProfile, GetRole). Behaves as those
+// clients did with AWS_CLIENT_OPTIONS: the same endpoints and settings, 3 attempts with the
+// SDK's backoff and retry quota, a deadline per attempt, and errors named by their AWS code,
+// so aws-errors.ts maps them as before.
 
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
