@@ -166,6 +166,12 @@ export class DssssClient {
     return { role, method, expiresAt };
   }
 
+  /** Who this client is: the role of its current token, logging in first if it has none. */
+  async whoami(): Promise<LoginInfo> {
+    const { role, method, expiresAt } = await this.token();
+    return { role, method, expiresAt };
+  }
+
   /**
    * One login at a time per client: concurrent calls that need a token share it. `explicit`:
    * asked for, so the method is detected afresh rather than taken from the stored token.
