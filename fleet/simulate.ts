@@ -18,7 +18,9 @@ import { loadConfig } from '../lambda/config';
 import { createRuntime } from '../lambda/runtime';
 import type { Clock } from '../lambda/ports';
 import { AWS_DEFAULT_QUOTAS, AWS_HIGHER_THROUGHPUT_QUOTAS, FakeAws, type CallCount, type QuotaTable, type Service } from '../test/support/fake-aws';
-import { LambdaPool, serveApiGateway, type PoolStats } from './lambda-pool';
+import type { PoolStats } from './lambda-pool';
+import { startLambda } from './pool-worker';
+import { SimClock } from './sim-clock';
 import type { Scenario } from './scenarios';
 
 /** A round trip to each service within a Region, as assumed here (not measured: AWS's own p50s are of this order). */
@@ -89,20 +91,6 @@ export interface SteadyResult {
   readonly realSeconds: number;
 }
 
-/** Simulated time: starts at the real epoch, runs `k` times faster. */
-class SimClock implements Clock {
-  private readonly realStart = performance.now();
-  private readonly simStart = Date.now();
-  constructor(readonly k: number) {}
-  now(): number {
-    return this.simStart + (performance.now() - this.realStart) * this.k;
-  }
-  /** Sleeps `ms` simulated milliseconds. */
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms) / this.k));
-  }
-}
-
 interface Boot {
   readonly group: number;
   readonly client: DssssClient;
@@ -136,8 +124,8 @@ export async function simulate(
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
-  const clock = new SimClock(k);
-  const config = loadConfig({
+  const clock = SimClock.begin(k);
+  const serverEnv = {
     DSSSS_BACKEND: 'aws',
     DSSSS_KMS_KEY_ID: 'alias/dssss-fleet',
     DSSSS_PARAMETER_PREFIX: '/dssss/',
@@ -151,7 +139,8 @@ export async function simulate(
     DSSSS_METRICS: 'off',
     AWS_ENDPOINT_URL_STS: aws.url,
     AWS_REGION: 'us-east-1',
-  });
+  };
+  const config = loadConfig(serverEnv);
 
   const prefix = (group: number) => (scenario.kind === 'ec2' ? `app${group}/` : `svc${group}/`);
   const role = (group: number) => (scenario.kind === 'ec2' ? `app${group}` : `svc${group}`);
@@ -159,8 +148,13 @@ export async function simulate(
   await seed(fake, config, clock, scenario, prefix, role);
 
   const clientEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_STS: aws.url, DSSSS_SERVER_ID: SERVER_ID };
-  const pool = new LambdaPool({ config, concurrencyCap: LAMBDA_CONCURRENCY, coldStartMs: LAMBDA_INIT_MS, compression: k, overrides: { clock } });
-  const gateway = await serveApiGateway(pool, API_GATEWAY_TIMEOUT_MS / k);
+  const lambda = await startLambda({
+    env: { ...(process.env as Record<string, string>), ...serverEnv },
+    clock: clock.shared,
+    concurrencyCap: LAMBDA_CONCURRENCY,
+    coldStartMs: LAMBDA_INIT_MS,
+    integrationTimeoutMs: API_GATEWAY_TIMEOUT_MS,
+  });
   const fleet: Boot[] = [];
   for (let i = 0; i < boots; i++) {
     const group = i % scenario.groups;
@@ -179,7 +173,7 @@ export async function simulate(
       };
     }
     const client = new DssssClient({
-      url: gateway.url,
+      url: lambda.url,
       env,
       retryForMs: 60_000,
       cacheTtlMs: 0,
@@ -224,21 +218,23 @@ export async function simulate(
   const arrivals = fleet.map((boot) => run(boot, Math.random() * scenario.windowSeconds * 1000));
   const progress = setInterval(() => {
     const done = fleet.filter((b) => b.done !== undefined).length;
-    options.log(`  ${((clock.now() - firstArrival) / 1000).toFixed(0)} s: ${done.toLocaleString('en-US')} of ${boots.toLocaleString('en-US')} booted, ${pool.stats().containers} containers`);
+    void lambda.stats().then((stats) =>
+      options.log(`  ${((clock.now() - firstArrival) / 1000).toFixed(0)} s: ${done.toLocaleString('en-US')} of ${boots.toLocaleString('en-US')} booted, ${stats.containers} containers`),
+    );
   }, 15_000);
   await Promise.all(arrivals);
   const lastDone = Math.max(...fleet.map((b) => b.done!));
   const bootCounts = fake.counts();
-  const bootLambda = pool.stats();
+  const bootLambda = await lambda.stats();
   const bootReal = (performance.now() - startedReal) / 1000;
 
   let steadyResult: SteadyResult | undefined;
   if (steady?.steady !== undefined) {
     const { intervalSeconds } = steady.steady;
     options.log(`  (${steady.id}) every instance re-reads every ${intervalSeconds} s; measuring the ${intervalSeconds} s after the last boot`);
-    const before = { rereads: pool.stats().routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), failed: failedRereads, real: performance.now() };
+    const before = { rereads: (await lambda.stats()).routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), failed: failedRereads, real: performance.now() };
     await clock.sleep(intervalSeconds * 1000);
-    const after = { rereads: pool.stats().routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), failed: failedRereads };
+    const after = { rereads: (await lambda.stats()).routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), failed: failedRereads };
     watch.abort();
     await Promise.all(watching);
     const rereads = after.rereads - before.rereads;
@@ -260,7 +256,7 @@ export async function simulate(
     };
   }
   clearInterval(progress);
-  await gateway.close();
+  await lambda.close();
   await aws.close();
 
   const times = fleet.filter((b) => b.failure === undefined).map((b) => (b.done! - b.arrived!) / 1000).sort((a, b) => a - b);

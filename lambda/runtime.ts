@@ -3,7 +3,7 @@
 // built here lives as long as the process (one Lambda container, or one local server).
 
 import { readFile } from 'node:fs/promises';
-import { AWS_CLIENT_OPTIONS } from './adapters/aws-client';
+import { awsClientOptions } from './adapters/aws-client';
 import { CachedSecretStore, type CacheCounts } from './adapters/read-cache';
 import type { AwsConfig, Config, LocalConfig } from './config';
 import { AdminService } from './core/admin';
@@ -226,15 +226,15 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
   const profiles = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
   // EC2 and IAM load only on the login path and on writes: reads with a token never pay for them.
   const module = memoize(() => import('./adapters/ec2-roles'));
-  const iam = memoize(async () => new (await module()).IAMClient(AWS_CLIENT_OPTIONS));
+  const iam = memoize(async () => new (await module()).IAMClient(awsClientOptions()));
   const resolver = memoize(async (): Promise<RoleResolver> => {
     const { EC2Client, Ec2RoleResolver } = await module();
-    return new Ec2RoleResolver(new EC2Client(AWS_CLIENT_OPTIONS), await iam(), instances, profiles);
+    return new Ec2RoleResolver(new EC2Client(awsClientOptions()), await iam(), instances, profiles);
   });
   const directory = memoize(async (): Promise<RoleDirectory> => new (await module()).IamRoleDirectory(await iam(), clock));
   return {
-    store: new SsmSecretStore(new SSMClient(AWS_CLIENT_OPTIONS), config.parameterPrefix),
-    wrapper: new KmsKeyWrapper(new KMSClient(AWS_CLIENT_OPTIONS), config.kmsKeyId, config.parameterPrefix),
+    store: new SsmSecretStore(new SSMClient(awsClientOptions()), config.parameterPrefix),
+    wrapper: new KmsKeyWrapper(new KMSClient(awsClientOptions()), config.kmsKeyId, config.parameterPrefix),
     roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
     directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },
     events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment),
@@ -247,7 +247,7 @@ async function awsBackends(config: AwsConfig, clock: Clock): Promise<Backends> {
 function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceStates {
   const adapter = memoize(async () => {
     const { DynamoDBClient, DynamoBookkeeping } = await import('./adapters/dynamo-bookkeeping');
-    return new DynamoBookkeeping(new DynamoDBClient(AWS_CLIENT_OPTIONS), table, () => clock.now());
+    return new DynamoBookkeeping(new DynamoDBClient(awsClientOptions()), table, () => clock.now());
   });
   return {
     read: async (key) => (await adapter()).read(key),
@@ -261,7 +261,7 @@ function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceSta
 function lazyEvents(bus: string, deployment: string): EventPublisher {
   const publisher = memoize(async () => {
     const { EventBridgeClient, EventBridgePublisher } = await import('./adapters/eventbridge-events');
-    return new EventBridgePublisher(new EventBridgeClient(AWS_CLIENT_OPTIONS), bus, deployment);
+    return new EventBridgePublisher(new EventBridgeClient(awsClientOptions()), bus, deployment);
   });
   return { publish: async (events) => (await publisher()).publish(events) };
 }

@@ -13,7 +13,7 @@ import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
-import { AWS_CLIENT_OPTIONS } from '../../lambda/adapters/aws-client';
+import { awsClientOptions, MAX_ATTEMPTS } from '../../lambda/adapters/aws-client';
 import { createRuntime } from '../../lambda/runtime';
 import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from '../support/fake-aws';
 
@@ -314,7 +314,7 @@ describe('a hang', () => {
   it("is cut off by the runtime's own client options (3 attempts of 2 s): a 503, not a Lambda timeout", async () => {
     const { port } = server.address() as { port: number };
     const before = sockets.length;
-    const client = new SSMClient({ endpoint: `http://127.0.0.1:${port}`, ...AWS_CLIENT_OPTIONS });
+    const client = new SSMClient({ endpoint: `http://127.0.0.1:${port}`, ...awsClientOptions() });
     fake.restore();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
@@ -323,7 +323,7 @@ describe('a hang', () => {
         (err: unknown) => err,
       );
       expect(failure).toMatchObject({ code: 'unavailable', status: 503 });
-      expect(sockets.length - before).toBe(AWS_CLIENT_OPTIONS.maxAttempts);
+      expect(sockets.length - before).toBe(MAX_ATTEMPTS);
     } finally {
       warn.mockRestore();
       client.destroy();
