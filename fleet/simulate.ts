@@ -11,15 +11,13 @@
 // does not compress (this machine's CPU, the SDK's own retry delays) makes figures worse, not better.
 
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
-import { DssssClient, type Secret } from '../cli/client';
-import { DssssClientError } from '../cli/errors';
 import { loadConfig } from '../lambda/config';
 import { createRuntime } from '../lambda/runtime';
 import type { Clock } from '../lambda/ports';
 import { AWS_DEFAULT_QUOTAS, AWS_HIGHER_THROUGHPUT_QUOTAS, FakeAws, type CallCount, type QuotaTable, type Service } from '../test/support/fake-aws';
 import type { PoolStats } from './lambda-pool';
-import { startLambda } from './pool-worker';
+import { startClients, type BootPlan } from './clients-thread';
+import { startLambda } from './lambda-thread';
 import { SimClock } from './sim-clock';
 import type { Scenario } from './scenarios';
 
@@ -91,13 +89,6 @@ export interface SteadyResult {
   readonly realSeconds: number;
 }
 
-interface Boot {
-  readonly group: number;
-  readonly client: DssssClient;
-  arrived?: number;
-  done?: number;
-  failure?: string;
-}
 
 /**
  * Boots `scenario`'s fleet; with `steady`, the fleet then goes on as `steady` says: each boot
@@ -148,14 +139,7 @@ export async function simulate(
   await seed(fake, config, clock, scenario, prefix, role);
 
   const clientEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_STS: aws.url, DSSSS_SERVER_ID: SERVER_ID };
-  const lambda = await startLambda({
-    env: { ...(process.env as Record<string, string>), ...serverEnv },
-    clock: clock.shared,
-    concurrencyCap: LAMBDA_CONCURRENCY,
-    coldStartMs: LAMBDA_INIT_MS,
-    integrationTimeoutMs: API_GATEWAY_TIMEOUT_MS,
-  });
-  const fleet: Boot[] = [];
+  const plans: BootPlan[] = [];
   for (let i = 0; i < boots; i++) {
     const group = i % scenario.groups;
     let env: Record<string, string>;
@@ -172,58 +156,38 @@ export async function simulate(
         AWS_EC2_METADATA_DISABLED: 'true',
       };
     }
-    const client = new DssssClient({
-      url: lambda.url,
-      env,
-      retryForMs: 60_000,
-      cacheTtlMs: 0,
-      timing: { now: () => clock.now(), sleep: (ms) => clock.sleep(ms) },
-    });
-    fleet.push({ group, client });
+    plans.push({ env, prefix: prefix(group), expected: scenario.secretsPerGroup, atMs: Math.random() * scenario.windowSeconds * 1000 });
   }
 
+  const lambda = await startLambda({
+    env: { ...(process.env as Record<string, string>), ...serverEnv },
+    clock: clock.shared,
+    concurrencyCap: LAMBDA_CONCURRENCY,
+    coldStartMs: LAMBDA_INIT_MS,
+    integrationTimeoutMs: API_GATEWAY_TIMEOUT_MS,
+  });
   fake.resetCounts();
   fake.setQuotas(QUOTAS[scenario.quotas], { scale: k });
   for (const [service, ms] of Object.entries(AWS_ROUND_TRIP_MS) as [Service, number][]) fake.setLatency(service, { ms: (ms * 0.8) / k, jitterMs: (ms * 0.4) / k });
 
-  const watch = new AbortController();
-  // Every watcher listens on this one signal.
-  setMaxListeners(0, watch.signal);
-  const watching: Promise<void>[] = [];
-  let failedRereads = 0;
-  const run = async (boot: Boot, at: number) => {
-    await clock.sleep(at);
-    boot.arrived = clock.now();
-    let secrets: ReadonlyMap<string, Secret> | undefined;
-    try {
-      secrets = await boot.client.getAll(prefix(boot.group));
-      if (secrets.size !== scenario.secretsPerGroup) boot.failure = 'incomplete';
-    } catch (err) {
-      boot.failure = err instanceof DssssClientError ? err.code : `unexpected (${(err as Error)?.name})`;
-    }
-    boot.done = clock.now();
-    if (steady?.steady !== undefined && secrets !== undefined && boot.failure === undefined) {
-      watching.push(
-        boot.client.watch(prefix(boot.group), {
-          intervalMs: steady.steady.intervalSeconds * 1000 / k,
-          initial: secrets,
-          onChange: () => undefined,
-          onError: () => failedRereads++,
-          signal: watch.signal,
-        }),
-      );
-    }
-  };
-  const firstArrival = clock.now();
-  const arrivals = fleet.map((boot) => run(boot, Math.random() * scenario.windowSeconds * 1000));
-  const progress = setInterval(() => {
-    const done = fleet.filter((b) => b.done !== undefined).length;
+  const clients = await startClients({
+    url: lambda.url,
+    clock: clock.shared,
+    boots: plans,
+    watchIntervalMs: steady?.steady === undefined ? undefined : steady.steady.intervalSeconds * 1000,
+  });
+  const started = clock.now();
+  let lastProgress = 0;
+  clients.onProgress((done) => {
+    if (clock.now() - lastProgress < 15_000) return;
+    lastProgress = clock.now();
     void lambda.stats().then((stats) =>
-      options.log(`  ${((clock.now() - firstArrival) / 1000).toFixed(0)} s: ${done.toLocaleString('en-US')} of ${boots.toLocaleString('en-US')} booted, ${stats.containers} containers`),
+      options.log(`  ${((clock.now() - started) / 1000).toFixed(0)} s: ${done.toLocaleString('en-US')} of ${boots.toLocaleString('en-US')} booted, ${stats.containers} containers`),
     );
-  }, 15_000);
-  await Promise.all(arrivals);
-  const lastDone = Math.max(...fleet.map((b) => b.done!));
+  });
+  const outcomes = await clients.booted;
+  const firstArrival = Math.min(...outcomes.map((o) => o.arrived));
+  const lastDone = Math.max(...outcomes.map((o) => o.done));
   const bootCounts = fake.counts();
   const bootLambda = await lambda.stats();
   const bootReal = (performance.now() - startedReal) / 1000;
@@ -232,11 +196,11 @@ export async function simulate(
   if (steady?.steady !== undefined) {
     const { intervalSeconds } = steady.steady;
     options.log(`  (${steady.id}) every instance re-reads every ${intervalSeconds} s; measuring the ${intervalSeconds} s after the last boot`);
-    const before = { rereads: (await lambda.stats()).routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), failed: failedRereads, real: performance.now() };
+    const before = { rereads: (await lambda.stats()).routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), real: performance.now() };
     await clock.sleep(intervalSeconds * 1000);
-    const after = { rereads: (await lambda.stats()).routes['GET /v1/secrets'] ?? 0, counts: fake.counts(), failed: failedRereads };
-    watch.abort();
-    await Promise.all(watching);
+    const after = { rereads: (await lambda.stats()).routes['GET /v1/secrets'] ?? 0, counts: fake.counts() };
+    // Every failed re-read counts, also those while the fleet was still booting.
+    const failedRereads = await clients.stop();
     const rereads = after.rereads - before.rereads;
     const delta = difference(after.counts, before.counts);
     const reads = ssmReads(delta);
@@ -244,24 +208,25 @@ export async function simulate(
       id: steady.id,
       title: steady.title,
       compression: k,
-      watchers: watching.length,
+      watchers: outcomes.filter((o) => o.failure === undefined).length,
       intervalSeconds,
       rereads,
       ssmReads: reads,
       ssmReadsPerReread: rereads === 0 ? Number.NaN : round(reads / rereads),
-      failedRereads: after.failed - before.failed,
+      failedRereads,
       callsPerReread: Object.fromEntries(Object.entries(delta).map(([api, c]) => [api, rereads === 0 ? Number.NaN : round(c.requests / rereads)])),
       throttled: Object.fromEntries(Object.entries(delta).filter(([, c]) => c.throttled > 0).map(([api, c]) => [api, c.throttled])),
       realSeconds: round((performance.now() - before.real) / 1000),
     };
+  } else {
+    await clients.stop();
   }
-  clearInterval(progress);
   await lambda.close();
   await aws.close();
 
-  const times = fleet.filter((b) => b.failure === undefined).map((b) => (b.done! - b.arrived!) / 1000).sort((a, b) => a - b);
+  const times = outcomes.filter((o) => o.failure === undefined).map((o) => (o.done - o.arrived) / 1000).sort((a, b) => a - b);
   const failures: Record<string, number> = {};
-  for (const b of fleet) if (b.failure !== undefined) failures[b.failure] = (failures[b.failure] ?? 0) + 1;
+  for (const o of outcomes) if (o.failure !== undefined) failures[o.failure] = (failures[o.failure] ?? 0) + 1;
   const callsPerBoot: Record<string, number> = {};
   const throttled: Record<string, number> = {};
   for (const [api, count] of Object.entries(bootCounts)) {
@@ -273,7 +238,7 @@ export async function simulate(
     title: scenario.title,
     compression: k,
     boots,
-    failed: fleet.filter((b) => b.failure !== undefined).length,
+    failed: outcomes.filter((o) => o.failure !== undefined).length,
     failures,
     timeToSecrets: { p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: round(times.at(-1) ?? Number.NaN) },
     makespanSeconds: round((lastDone - firstArrival) / 1000),

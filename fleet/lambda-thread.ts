@@ -1,14 +1,15 @@
 // The Lambda side of the fleet simulation, in a worker thread of its own: the containers'
 // CPU is then not queued behind ten thousand clients' (in Lambda each container has its
-// own), and the clients' behind theirs. The main thread starts it (`startLambda`) and asks
-// it for its stats; it serves API Gateway on a loopback port.
+// own). It serves API Gateway on a loopback port (fleet/lambda-pool.ts).
 
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { loadConfig } from '../lambda/config';
 import { LambdaPool, serveApiGateway, type PoolStats } from './lambda-pool';
 import { SimClock, type SimClockStart } from './sim-clock';
+import { startThread } from './threads';
 
-interface Settings {
+export interface LambdaSettings {
+  /** The function's environment: its configuration and the SDK's (the stand-in's URL, keys). */
   readonly env: Record<string, string>;
   readonly clock: SimClockStart;
   readonly concurrencyCap: number;
@@ -22,38 +23,28 @@ type Reply = { readonly type: 'ready'; readonly url: string } | { readonly type:
 export interface LambdaThread {
   readonly url: string;
   stats(): Promise<PoolStats>;
+  /** Stops serving; the stats at the end. */
   close(): Promise<PoolStats>;
 }
 
-/** Starts the worker and waits for its API Gateway URL. */
-export async function startLambda(settings: Settings): Promise<LambdaThread> {
-  const worker = new Worker(new URL('./pool-worker.mjs', import.meta.url), { workerData: settings });
-  const replies: ((reply: Reply) => void)[] = [];
-  worker.on('message', (reply: Reply) => replies.shift()?.(reply));
-  const next = () => new Promise<Reply>((resolve, reject) => {
-    replies.push(resolve);
-    worker.once('error', reject);
-  });
-  const ready = (await next()) as Extract<Reply, { type: 'ready' }>;
-  const ask = async (request: Request): Promise<Reply> => {
-    const reply = next();
-    worker.postMessage(request);
-    return reply;
-  };
+export async function startLambda(settings: LambdaSettings): Promise<LambdaThread> {
+  const thread = startThread<Request, Reply>(new URL(import.meta.url), { settings });
+  const { url } = (await thread.ready) as Extract<Reply, { type: 'ready' }>;
+  const stats = async () => ((await thread.ask({ type: 'stats' })) as Extract<Reply, { type: 'stats' }>).stats;
   return {
-    url: ready.url,
-    stats: async () => ((await ask({ type: 'stats' })) as Extract<Reply, { type: 'stats' }>).stats,
+    url,
+    stats,
     close: async () => {
-      const { stats } = (await ask({ type: 'stats' })) as Extract<Reply, { type: 'stats' }>;
-      await ask({ type: 'close' });
-      await worker.terminate();
-      return stats;
+      const last = await stats();
+      await thread.ask({ type: 'close' });
+      await thread.terminate();
+      return last;
     },
   };
 }
 
-async function serveInWorker(settings: Settings): Promise<void> {
-  // The containers' SDK clients read this thread's environment: the stand-in, and keys it takes.
+async function serve(settings: LambdaSettings): Promise<void> {
+  // The containers' SDK clients read this thread's environment.
   Object.assign(process.env, settings.env);
   const clock = SimClock.resume(settings.clock);
   const pool = new LambdaPool({
@@ -71,4 +62,4 @@ async function serveInWorker(settings: Settings): Promise<void> {
   parentPort!.postMessage({ type: 'ready', url: gateway.url } satisfies Reply);
 }
 
-if (!isMainThread && (workerData as Settings | undefined)?.env !== undefined) void serveInWorker(workerData as Settings);
+if (!isMainThread && (workerData as { module?: string }).module === import.meta.url) void serve((workerData as { settings: LambdaSettings }).settings);
