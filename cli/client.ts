@@ -166,6 +166,12 @@ export class DssssClient {
     return { role, method, expiresAt };
   }
 
+  /** Who this client is: the role of its current token, logging in first if it has none. */
+  async whoami(): Promise<LoginInfo> {
+    const { role, method, expiresAt } = await this.token();
+    return { role, method, expiresAt };
+  }
+
   /**
    * One login at a time per client: concurrent calls that need a token share it. `explicit`:
    * asked for, so the method is detected afresh rather than taken from the stored token.
@@ -500,7 +506,7 @@ export class DssssClient {
         if (await backoff.next()) continue;
         throw new DssssClientError('unreachable', `cannot reach ${this.url} (${connectionFailure(err)})`);
       }
-      if (!RETRIED_STATUSES.has(response.status)) return response;
+      if (!RETRIED_STATUSES.has(response.status) || (await isFinal(response))) return response;
       const wait = retryAfterMs(response.headers.get('retry-after'));
       if (signal?.aborted || !(await backoff.next(wait))) return response;
       await response.body?.cancel();
@@ -539,6 +545,17 @@ export class DssssClient {
 }
 
 // --- helpers ------------------------------------------------------------------------------
+
+/** A 503 that says the server's own setup is wrong, or a stored record was altered: another try gives the same answer. */
+async function isFinal(response: Response): Promise<boolean> {
+  if (response.status !== 503) return false;
+  try {
+    const code = ((await response.clone().json()) as { error?: { code?: unknown } }).error?.code;
+    return code === 'misconfigured' || code === 'integrity';
+  } catch {
+    return false;
+  }
+}
 
 /** IMDS answers, and the instance has no role: nothing to sign with (in auto mode, the document login follows). */
 class NoInstanceRole extends DssssClientError {

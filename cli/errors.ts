@@ -76,7 +76,7 @@ export function codeForStatus(status: number): DssssErrorCode {
 
 export const EXIT = Object.freeze({
   ok: 0,
-  /** Anything else: a 409, an unexpected answer. */
+  /** Anything else: a 409, an unexpected answer, a server that is misconfigured or holds an altered record. */
   error: 1,
   /** Bad usage, or input refused as malformed (400, 413). */
   usage: 2,
@@ -123,10 +123,11 @@ export function exitCodeFor(code: DssssErrorCode): number {
       return EXIT.notFound;
     case 'rate_limited':
     case 'unavailable':
-    case 'misconfigured':
-    case 'integrity':
     case 'unreachable':
       return EXIT.unavailable;
+    // 503s that no retry mends: the server's setup, or a record altered outside dssss.
+    case 'misconfigured':
+    case 'integrity':
     default:
       return EXIT.error;
   }

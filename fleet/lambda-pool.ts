@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createLambdaHandler, type LambdaEvent, type LambdaHandler, type LambdaResult } from '../lambda/aws-lambda';
 import type { Config } from '../lambda/config';
+import type { Overrides } from '../lambda/runtime';
 
 export interface PoolOptions {
   /** Every container's configuration (one function, one environment). */
@@ -22,10 +23,10 @@ export interface PoolOptions {
    * composition root (seal key from Parameter Store, KMS Decrypt) is real and comes on top.
    */
   readonly coldStartMs: number;
-  /** API Gateway's integration timeout. */
-  readonly integrationTimeoutMs: number;
-  /** Multiplies every wait the pool itself makes (the cold start), for a compressed run. */
-  readonly timeScale: number;
+  /** Simulated seconds per real second: the pool's own waits (the cold start) are divided by it. */
+  readonly compression: number;
+  /** What every container's composition root replaces (the simulation's clock). */
+  readonly overrides?: Overrides;
 }
 
 interface Container {
@@ -42,6 +43,8 @@ export interface PoolStats {
   /** The most containers busy at once. */
   readonly peakConcurrency: number;
   readonly timedOut: number;
+  /** Invocations by method and route: "GET /v1/secrets", "POST /v1/auth/iam", ... */
+  readonly routes: Readonly<Record<string, number>>;
 }
 
 export class LambdaPool {
@@ -49,11 +52,13 @@ export class LambdaPool {
   private readonly idle: Container[] = [];
   private busy = 0;
   private counts = { invocations: 0, throttled: 0, peakConcurrency: 0, timedOut: 0 };
+  private readonly routes: Record<string, number> = {};
 
   constructor(private readonly options: PoolOptions) {}
 
-  /** One invocation, on an idle container or a new one; undefined when Lambda would throttle. */
-  async invoke(event: LambdaEvent): Promise<LambdaResult | undefined> {
+  /** One invocation (`route` names it in the stats), on an idle container or a new one; undefined when Lambda would throttle. */
+  async invoke(event: LambdaEvent, route: string): Promise<LambdaResult | undefined> {
+    this.routes[route] = (this.routes[route] ?? 0) + 1;
     let container = this.idle.pop();
     if (container === undefined) {
       if (this.containers.length >= this.options.concurrencyCap) {
@@ -76,7 +81,7 @@ export class LambdaPool {
   }
 
   stats(): PoolStats {
-    return { containers: this.containers.length, ...this.counts };
+    return { containers: this.containers.length, ...this.counts, routes: { ...this.routes } };
   }
 
   timedOut(): void {
@@ -84,8 +89,8 @@ export class LambdaPool {
   }
 
   private start(): Container {
-    const wait = this.options.coldStartMs * this.options.timeScale;
-    const handler = new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => createLambdaHandler(this.options.config));
+    const wait = this.options.coldStartMs / this.options.compression;
+    const handler = new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => createLambdaHandler(this.options.config, this.options.overrides));
     const container: Container = { handler, busy: false };
     this.containers.push(container);
     return container;
@@ -129,12 +134,14 @@ const gatewayError = (statusCode: number, message: string): LambdaResult => ({
 
 async function proxy(pool: LambdaPool, req: IncomingMessage, body: Buffer, timeoutMs: number): Promise<LambdaResult> {
   const event = restEvent(req, body);
+  const path = (req.url ?? '/').split('?')[0]!;
+  const route = `${req.method} ${path.startsWith('/v1/secret/') ? '/v1/secret/…' : path}`;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   try {
-    const result = await Promise.race([pool.invoke(event), timeout]);
+    const result = await Promise.race([pool.invoke(event, route), timeout]);
     if (result === 'timeout') {
       pool.timedOut();
       return gatewayError(504, 'Endpoint request timed out');

@@ -3,7 +3,7 @@
 // made with an instance's role credentials look it up (core/replay.ts `livenessByEvents`).
 // A function of its own, so it may write instance states and the API function may not.
 
-import { AWS_CLIENT_OPTIONS } from './adapters/aws-client';
+import { awsClientOptions } from './adapters/aws-client';
 import { DynamoBookkeeping, DynamoDBClient } from './adapters/dynamo-bookkeeping';
 import { loadInstanceEventsConfig } from './config';
 import { INSTANCE_ID, isInstanceState, stateOrder, type InstanceState } from './core/replay';
@@ -41,7 +41,7 @@ export async function recordStateChange(event: unknown, states: InstanceStates):
 let states: InstanceStates | undefined;
 
 export const handler = async (event: unknown): Promise<void> => {
-  states ??= new DynamoBookkeeping(new DynamoDBClient(AWS_CLIENT_OPTIONS), loadInstanceEventsConfig().table);
+  states ??= new DynamoBookkeeping(new DynamoDBClient(awsClientOptions()), loadInstanceEventsConfig().table);
   const change = await recordStateChange(event, states);
   if (change) console.log(JSON.stringify({ level: 'info', message: 'instance state recorded', instanceId: change.instanceId, state: change.state }));
 };

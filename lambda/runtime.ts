@@ -3,7 +3,7 @@
 // built here lives as long as the process (one Lambda container, or one local server).
 
 import { readFile } from 'node:fs/promises';
-import { AWS_CLIENT_OPTIONS } from './adapters/aws-client';
+import { awsClientOptions } from './adapters/aws-client';
 import { CachedSecretStore, type CacheCounts } from './adapters/read-cache';
 import type { AwsConfig, Config, LocalConfig } from './config';
 import { AdminService } from './core/admin';
@@ -52,7 +52,7 @@ export interface Overrides {
   readonly directory?: RoleDirectory | null;
   readonly events?: EventPublisher;
   readonly bookkeeping?: Bookkeeping & InstanceStates;
-  /** The EC2 and IAM clients' deadlines per attempt and backoff (AWS_CLIENT_OPTIONS', the SDK's); a test of faults need not wait seconds a try. */
+  /** The EC2 and IAM clients' deadlines per attempt and backoff (aws-client.ts's, the SDK's); a test of faults need not wait seconds a try. */
   readonly queryTimings?: { readonly connectionTimeoutMs?: number; readonly requestTimeoutMs?: number; readonly backoffScale?: number };
 }
 
@@ -230,7 +230,7 @@ async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['
   // from the SDK's own environment handling. Clients live as long as the container.
   const instances = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
   const profiles = new ExpiringCache<ResolvedRole>(config.roleCacheSeconds * 1000, clock);
-  const ssm = new SSMClient(AWS_CLIENT_OPTIONS);
+  const ssm = new SSMClient(awsClientOptions());
   // EC2 and IAM load only on the login path and on writes: reads with a token never pay for
   // them. Their query-protocol clients sign with the credentials and in the Region the SDK
   // resolves for Parameter Store.
@@ -251,7 +251,7 @@ async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['
   });
   return {
     store: new SsmSecretStore(ssm, config.parameterPrefix),
-    wrapper: new KmsKeyWrapper(new KMSClient(AWS_CLIENT_OPTIONS), config.kmsKeyId, config.parameterPrefix),
+    wrapper: new KmsKeyWrapper(new KMSClient(awsClientOptions()), config.kmsKeyId, config.parameterPrefix),
     roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
     directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },
     events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment),
@@ -264,7 +264,7 @@ async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['
 function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceStates {
   const adapter = memoize(async () => {
     const { DynamoDBClient, DynamoBookkeeping } = await import('./adapters/dynamo-bookkeeping');
-    return new DynamoBookkeeping(new DynamoDBClient(AWS_CLIENT_OPTIONS), table, () => clock.now());
+    return new DynamoBookkeeping(new DynamoDBClient(awsClientOptions()), table, () => clock.now());
   });
   return {
     read: async (key) => (await adapter()).read(key),
@@ -278,7 +278,7 @@ function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceSta
 function lazyEvents(bus: string, deployment: string): EventPublisher {
   const publisher = memoize(async () => {
     const { EventBridgeClient, EventBridgePublisher } = await import('./adapters/eventbridge-events');
-    return new EventBridgePublisher(new EventBridgeClient(AWS_CLIENT_OPTIONS), bus, deployment);
+    return new EventBridgePublisher(new EventBridgeClient(awsClientOptions()), bus, deployment);
   });
   return { publish: async (events) => (await publisher()).publish(events) };
 }

@@ -56,6 +56,13 @@ created, updated, unchanged, failed (exit 1 if any failed). Run it again after a
     const prefix = segmentPrefix((values.prefix as string | undefined) ?? '');
     const entries = parseImport(await readValueFile(file), parseFormat(values.format, file));
     const client = clientFor(values, io);
+    // What is already current is told by reading it back: an importer that cannot read what
+    // it writes would write it all again on every run (or be refused).
+    const { role } = await client.whoami();
+    const bare = (r: string) => r.slice(Math.max(r.lastIndexOf(':'), r.lastIndexOf('/')) + 1);
+    if (!roles.some((r) => bare(r) === bare(role))) {
+      throw new CliError(EXIT.usage, `import: your role ${role} is not in --roles, so it could not read back what it writes to leave it alone when run again; add ${bare(role)} to --roles`);
+    }
     const current = await client.getAll(prefix);
     const sameRoles = (a: readonly string[]) => a.length === roles.length && roles.every((r) => a.includes(r));
     const counts = { created: 0, updated: 0, unchanged: 0, failed: 0 };

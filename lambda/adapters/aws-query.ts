@@ -2,17 +2,18 @@
 // POST, signed with SigV4 (@smithy/signature-v4) with the SDK's credentials, sent over a
 // keep-alive agent (http-post.ts), its XML answer read with fast-xml-parser. The SDK's EC2
 // and IAM clients were 556 kB of the artifact and several hundred ms to load, for the three
-// calls dssss makes (DescribeInstances, GetInstanceProfile, GetRole). Behaves as those
-// clients did with AWS_CLIENT_OPTIONS: the same endpoints and settings, 3 attempts with the
-// SDK's backoff and retry quota, a deadline per attempt, and errors named by their AWS code,
-// so aws-errors.ts maps them as before.
+// calls dssss makes (DescribeInstances, GetInstanceProfile, GetRole). Behaves as the SDK
+// clients do with awsClientOptions(): the same endpoints and settings; network errors,
+// timeouts and 5xx retried (3 attempts, the SDK's backoff and retry quota), a throttle
+// left to the caller at once; a deadline per attempt; errors named by their AWS code, so
+// aws-errors.ts maps them as before.
 
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { XMLParser } from 'fast-xml-parser';
 import { memoize } from '../core/memo';
-import { AWS_CLIENT_OPTIONS } from './aws-client';
+import { CONNECTION_TIMEOUT_MS, MAX_ATTEMPTS, REQUEST_TIMEOUT_MS } from './aws-client';
 import { KeepAliveAgents, post } from './http-post';
 
 /** The AWS settings the query clients take from the environment, as the SDK reads them. */
@@ -86,7 +87,8 @@ export class AwsQueryError extends Error {
   }
 }
 
-// The SDK's standard retry strategy (@smithy/core retry, as of the pinned release).
+// The SDK's standard retry strategy (@smithy/core retry, as of the pinned release), less the
+// throttles (aws-client.ts says why).
 const THROTTLING_CODES = new Set([
   'BandwidthLimitExceeded',
   'EC2ThrottledException',
@@ -107,11 +109,9 @@ const TRANSIENT_CODES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeo
 const TRANSIENT_SOCKET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const TRANSIENT_STATUS = new Set([500, 502, 503, 504]);
 const DELAY_BASE_MS = 50;
-const THROTTLING_DELAY_BASE_MS = 1000;
 const MAX_DELAY_MS = 20_000;
 const RETRY_CAPACITY = 500;
 const RETRY_COST = 14;
-const THROTTLING_RETRY_COST = 5;
 /** An answer larger than this is not one of these calls' (one instance, one profile, one role). */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
@@ -138,7 +138,7 @@ export interface QueryClientOptions {
   readonly maxAttempts?: number;
   readonly connectionTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
-  /** Multiplies the backoff between attempts (1: the SDK's); tests of throttling shorten it. */
+  /** Multiplies the backoff between attempts (1: the SDK's); tests of faults shorten it. */
   readonly backoffScale?: number;
 }
 
@@ -162,12 +162,12 @@ export class AwsQueryClient {
 
   constructor(private readonly options: QueryClientOptions) {
     this.service = options.service;
-    this.maxAttempts = options.maxAttempts ?? AWS_CLIENT_OPTIONS.maxAttempts;
-    this.connectionTimeoutMs = options.connectionTimeoutMs ?? AWS_CLIENT_OPTIONS.requestHandler.connectionTimeout;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? AWS_CLIENT_OPTIONS.requestHandler.requestTimeout;
+    this.maxAttempts = options.maxAttempts ?? MAX_ATTEMPTS;
+    this.connectionTimeoutMs = options.connectionTimeoutMs ?? CONNECTION_TIMEOUT_MS;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   }
 
-  /** One call, retried as the SDK retries; the answer's XML, or an AwsQueryError. */
+  /** One call, retried as the SDK clients retry (a throttle is not); the answer's XML, or an AwsQueryError. */
   async call(action: string, params: Readonly<Record<string, string>>): Promise<QueryXml> {
     const { endpoint, signer } = await this.resolved();
     const body = new URLSearchParams({ Action: action, Version: API_VERSION[this.service], ...params }).toString();
@@ -179,13 +179,10 @@ export class AwsQueryClient {
         this.capacity = Math.min(RETRY_CAPACITY, this.capacity + (spent ?? 1));
         return xml;
       } catch (err) {
-        const kind = retryKind(err);
-        const cost = kind === 'throttling' ? THROTTLING_RETRY_COST : RETRY_COST;
-        if (kind === undefined || attempt >= this.maxAttempts || this.capacity < cost) throw err;
-        this.capacity -= cost;
-        spent = cost;
-        const base = kind === 'throttling' ? THROTTLING_DELAY_BASE_MS : DELAY_BASE_MS;
-        const delay = Math.floor(Math.random() * Math.min(base * 2 ** (attempt - 1), MAX_DELAY_MS) * (this.options.backoffScale ?? 1));
+        if (retryKind(err) !== 'transient' || attempt >= this.maxAttempts || this.capacity < RETRY_COST) throw err;
+        this.capacity -= RETRY_COST;
+        spent = RETRY_COST;
+        const delay = Math.floor(Math.random() * Math.min(DELAY_BASE_MS * 2 ** (attempt - 1), MAX_DELAY_MS) * (this.options.backoffScale ?? 1));
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }

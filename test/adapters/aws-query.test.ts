@@ -1,5 +1,6 @@
 // The EC2 and IAM query-protocol client: the SDK's endpoints, a signature over exactly what
-// is sent, AWS's errors by their codes, and the SDK's retries and deadlines. Against small
+// is sent, AWS's errors by their codes, and the SDK clients' retries (a throttle left to the
+// caller) and deadlines. Against small
 // loopback servers here; against the shared stand-in in ec2-roles.test.ts, moto_server in
 // `npm run test:aws`.
 
@@ -10,7 +11,7 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AWS_CLIENT_OPTIONS } from '../../lambda/adapters/aws-client';
+import { awsClientOptions, CONNECTION_TIMEOUT_MS, MAX_ATTEMPTS, REQUEST_TIMEOUT_MS } from '../../lambda/adapters/aws-client';
 import { dependencyError } from '../../lambda/adapters/aws-errors';
 import { AwsQueryClient, queryEndpoint, type QueryService } from '../../lambda/adapters/aws-query';
 
@@ -90,8 +91,9 @@ describe('calls', () => {
   const client = (service: QueryService = 'ec2', deadlines: { connectionTimeoutMs?: number; requestTimeoutMs?: number } = {}) =>
     new AwsQueryClient({ service, region: async () => 'eu-west-1', credentials: async () => credentials, env: { AWS_ENDPOINT_URL: url }, ...deadlines });
 
-  it("defaults to the SDK clients' settings: 3 attempts, 1 s to connect, 2 s an attempt", () => {
-    expect(AWS_CLIENT_OPTIONS).toMatchObject({ maxAttempts: 3, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 } });
+  it("takes the SDK clients' settings: 3 attempts, 1 s to connect, 2 s an attempt", () => {
+    expect([MAX_ATTEMPTS, CONNECTION_TIMEOUT_MS, REQUEST_TIMEOUT_MS]).toEqual([3, 1000, 2000]);
+    expect(awsClientOptions()).toMatchObject({ maxAttempts: MAX_ATTEMPTS, requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS } });
   });
 
   it('posts the form of Action, Version and the parameters, signed (SigV4) over exactly what it sends', async () => {
@@ -130,18 +132,15 @@ describe('calls', () => {
     expect(received).toHaveLength(3); // none of these is retried
   });
 
-  it('retries a throttle, then answers', async () => {
+  it('leaves a throttle to the caller at once, as the SDK clients do: one request, a 429 for the caller', async () => {
     answers.push((_req, _body, res) => xml(res, 503, ec2Error('RequestLimitExceeded')));
-    expect(await client().call('DescribeInstances', {})).toEqual({ DescribeInstancesResponse: { reservationSet: '' } });
+    const ec2 = await client().call('DescribeInstances', {}).catch((e: unknown) => e);
+    answers.push((_req, _body, res) => xml(res, 400, '<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>'));
+    const iam = await client('iam').call('GetRole', {}).catch((e: unknown) => e);
     expect(received).toHaveLength(2);
+    expect(dependencyError(ec2, 'EC2', 'ec2')).toMatchObject({ code: 'rate_limited', status: 429 });
+    expect(dependencyError(iam, 'IAM', 'iam')).toMatchObject({ code: 'rate_limited', status: 429 });
   });
-
-  it('is the throttle, a 429 for the caller, once 3 attempts were throttled', async () => {
-    for (let i = 0; i < 3; i++) answers.push((_req, _body, res) => xml(res, 400, '<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>'));
-    const err = await client('iam').call('GetRole', {}).catch((e: unknown) => e);
-    expect(received).toHaveLength(3);
-    expect(dependencyError(err, 'IAM', 'iam')).toMatchObject({ code: 'rate_limited', status: 429 });
-  }, 15_000);
 
   it('retries a 500, and a body that is not XML is an error, not a crash', async () => {
     answers.push((_req, _body, res) => xml(res, 500, 'oops'));

@@ -1,60 +1,40 @@
-// Throttling against a real SSM client (retry middleware included), served by a stand-in
-// for Parameter Store on loopback: retried with backoff, then a 429 the client can act on.
+// Throttling and failures against a real SSM client (retry middleware included) with the
+// function's own client options, served by the shared stand-in on loopback: a throttle goes
+// back to the caller at once as a 429 with Retry-After; a 5xx is retried.
 
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { awsClientOptions, MAX_ATTEMPTS } from '../../lambda/adapters/aws-client';
 import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
+import { FakeAws, type AwsServer } from '../support/fake-aws';
 
-let server: Server;
-let endpoint: string;
-let throttles = 0;
-let requests = 0;
+const fake = new FakeAws({ mock: false });
+let aws: AwsServer;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      requests++;
-      if (throttles > 0) {
-        throttles--;
-        res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify({ __type: 'ThrottlingException', message: 'Rate exceeded' }));
-        return;
-      }
-      res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify({ Parameter: { Name: '/dssss/secrets/x', Value: 'record', Version: 7 } }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  aws = await fake.serve();
+  await new SsmSecretStore(client(), '/dssss/').append('x', 'record', 0);
 });
+afterAll(() => aws.close());
+beforeEach(() => fake.resetCounts());
 
-afterAll(() => server.close());
-
-function store() {
-  const client = new SSMClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 3,
-  });
-  return new SsmSecretStore(client, '/dssss/');
+function client() {
+  return new SSMClient({ ...awsClientOptions(), endpoint: aws.url, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 }
 
-describe('Parameter Store throttling', () => {
-  it('is retried by the client: two throttles, then the read succeeds', async () => {
-    requests = 0;
-    throttles = 2;
-    expect(await store().latest('x')).toEqual({ record: 'record', seq: 7 });
-    expect(requests).toBe(3);
+const requests = () => fake.counts()['SSM.GetParameter']?.requests ?? 0;
+
+describe('Parameter Store throttling and failures, with the function\'s client options', () => {
+  it('answers a throttle at once with a 429 and a Retry-After: no retry holds the container', async () => {
+    fake.arm('throttle', 0, 10);
+    await expect(new SsmSecretStore(client(), '/dssss/').latest('x')).rejects.toMatchObject({ code: 'rate_limited', status: 429, retryAfter: expect.any(Number) });
+    expect(requests()).toBe(1);
+    fake.disarm();
   });
 
-  it('becomes a 429 with Retry-After once the attempts are spent', async () => {
-    requests = 0;
-    throttles = 10;
-    await expect(store().latest('x')).rejects.toMatchObject({ code: 'rate_limited', status: 429, retryAfter: expect.any(Number) });
-    expect(requests).toBe(3);
+  it('retries a 5xx within its attempts: two failures, then the read', async () => {
+    fake.arm('failure', 0, 2);
+    expect(await new SsmSecretStore(client(), '/dssss/').latest('x')).toEqual({ record: 'record', seq: 1 });
+    expect(requests()).toBe(MAX_ATTEMPTS);
   });
 });

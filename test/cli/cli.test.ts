@@ -368,6 +368,14 @@ describe('dssss export and import', () => {
     expect(await dssss(['export', '--prefix', 'imp', '--format', 'json'], { tokenFile: join(home, 'billing-export.json') })).toMatchObject({ code: 0, stdout: '{}\n' });
   });
 
+  it('refuses to import what its own role could not read back: a second run would write it all again', async () => {
+    const source = join(home, 'others.env');
+    await writeFile(source, 'TOKEN=t\n');
+    const run = await dssss(['import', source, '--roles', 'billing', '--prefix', 'theirs', '--rate', '1000']);
+    expect(run).toMatchObject({ code: 2, stderr: expect.stringMatching(/your role web is not in --roles.*add web to --roles/) });
+    expect((await dssss(['ls', 'theirs/'])).stdout).toBe('');
+  });
+
   it('counts a refused write as failed, goes on with the rest, and exits 1', async () => {
     const source = join(home, 'partly.json');
     await writeFile(source, JSON.stringify({ ok: 'v', 'bad/../name': 'v', also: 'w' }));

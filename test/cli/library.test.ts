@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DssssClient, DssssClientError, MemoryTokenStore, type DssssClientOptions, type Secret } from '../../cli/index';
+import { EXIT, exitCodeFor } from '../../cli/errors';
 import { ACCOUNT, localFixture, type Fixture } from '../helpers';
 import { INSTANCE_ROLE_KEY, startImds, startSts, type ImdsStandIn, type StsStandIn } from './stand-ins';
 
@@ -205,6 +206,26 @@ describe('DssssClient: retries', () => {
     const hasty = client({ document: await f.identity('web'), fetch: throttling, retryForMs: 3000, timing });
     expect(await codeOf(hasty.get('retry/x'))).toEqual(['rate_limited', 429]);
     expect(waits).toEqual([2000]); // a second wait of 2 s would overrun the 3 s budget
+  });
+});
+
+describe('DssssClient: answers no retry mends', () => {
+  it.each(['misconfigured', 'integrity'])('reports a 503 %s at once, however long its budget and however soon Retry-After says', async (code) => {
+    const web = await as('web');
+    await web.put('final/x', 'v', { roles: ['web'] });
+    const waits: number[] = [];
+    const timing = { sleep: async (ms: number) => void waits.push(ms), now: () => 0, random: () => 0 };
+    let asked = 0;
+    const broken: typeof fetch = async (input, init) => {
+      if (!String(input).includes('/v1/secret/final/x')) return fetch(input, init);
+      asked++;
+      return new Response(`{"error":{"code":"${code}","message":"the server cannot use KMS"}}`, { status: 503, headers: { 'Retry-After': '1' } });
+    };
+    const patient = client({ document: await f.identity('web'), fetch: broken, retryForMs: 600_000, timing });
+    expect(await codeOf(patient.get('final/x'))).toEqual([code, 503]);
+    expect(asked).toBe(1);
+    expect(waits).toEqual([]);
+    expect(exitCodeFor(code as 'misconfigured')).toBe(EXIT.error);
   });
 });
 

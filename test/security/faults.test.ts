@@ -4,7 +4,8 @@
 // connection, time out, or hang after acting. The client always gets a 429 or 503 with
 // Retry-After, no partial record is ever readable, and everything written before the fault
 // reads back unchanged after it. A mocked call fails once, as after the SDK's last retry; a
-// call on the wire fails every one of its attempts, the retries included.
+// call on the wire fails every one of its attempts, the retries included (a throttle is not
+// retried: it goes back to the caller).
 //
 // STS (the IAM login) is not covered here yet: that route is being built separately.
 
@@ -15,7 +16,7 @@ import { SsmSecretStore } from '../../lambda/adapters/ssm-store';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createDevCa, signIdentityDocument } from '../../lambda/identity/dev-ca';
-import { AWS_CLIENT_OPTIONS } from '../../lambda/adapters/aws-client';
+import { awsClientOptions, MAX_ATTEMPTS } from '../../lambda/adapters/aws-client';
 import { createRuntime } from '../../lambda/runtime';
 import { ec2AndIamOnTheWire } from '../helpers';
 import { AWS_TEST_ENV, FAULT_KINDS, FakeAws, type FaultKind } from '../support/fake-aws';
@@ -48,7 +49,7 @@ async function newApp() {
     DSSSS_AUDIT_LOG: 'off', // not under test here; it would print a line per request
     DSSSS_READ_CACHE_SECONDS: '0', // every step reaches the backend, so every step can fail (the cache has its own tests)
   });
-  // Deadlines of 2 s a try would make each timeout on the wire a 6 s wait, and the SDK's backoff each throttle 1.5 s.
+  // Deadlines of 2 s a try would make each timeout on the wire a 6 s wait.
   const app = createApp(await createRuntime(config, { clock, queryTimings: { connectionTimeoutMs: 200, requestTimeoutMs: 300, backoffScale: 0.01 } }));
   return {
     async request(method: string, path: string, headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
@@ -284,7 +285,8 @@ for (const scenario of scenarios) describe(scenario.name, () => {
     for (const [step, call] of steps.entries()) {
       const label = `${kind} at step ${step + 1}/${steps.length} (${call})`;
       const app = await prepare(scenario);
-      fake.arm(kind, step, /^(EC2|IAM)\./.test(call) ? AWS_CLIENT_OPTIONS.maxAttempts : 1);
+      // On the wire every attempt fails; a throttle has one (it is left to the caller, as the SDK clients leave it).
+      fake.arm(kind, step, /^(EC2|IAM)\./.test(call) && kind !== 'throttle' ? MAX_ATTEMPTS : 1);
       const response = await scenario.run(app);
       faultsRun++;
       expect(fake.calls[step], `${label}: the faulted call`).toBe(call);
@@ -323,7 +325,7 @@ describe('a hang', () => {
   it("is cut off by the runtime's own client options (3 attempts of 2 s): a 503, not a Lambda timeout", async () => {
     const { port } = server.address() as { port: number };
     const before = sockets.length;
-    const client = new SSMClient({ endpoint: `http://127.0.0.1:${port}`, ...AWS_CLIENT_OPTIONS });
+    const client = new SSMClient({ endpoint: `http://127.0.0.1:${port}`, ...awsClientOptions() });
     fake.restore();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
@@ -332,7 +334,7 @@ describe('a hang', () => {
         (err: unknown) => err,
       );
       expect(failure).toMatchObject({ code: 'unavailable', status: 503 });
-      expect(sockets.length - before).toBe(AWS_CLIENT_OPTIONS.maxAttempts);
+      expect(sockets.length - before).toBe(MAX_ATTEMPTS);
     } finally {
       warn.mockRestore();
       client.destroy();

@@ -1,0 +1,116 @@
+// `npm run fleet`: the fleet boots of issue 17, simulated (fleet/simulate.ts), one scenario
+// after another; their figures go to bench/fleet-results.json and are printed as the tables
+// the README's "A fleet boots at once" shows. `-- --check` exits 1 when a target is missed;
+// `-- --only=a,c` runs some scenarios; `-- --compression=K` (default 1: none) compresses time;
+// `-- --fraction=F` shrinks every fleet (a rehearsal: nothing is written, --check refuses it).
+
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { describeMachine } from '../bench/machine';
+import { SCENARIOS, type ScenarioId } from './scenarios';
+import { AWS_ROUND_TRIP_MS, LAMBDA_INIT_MS, simulate, type ScenarioResult, type SteadyResult } from './simulate';
+import { judgeFleet, type FleetCheck } from './targets';
+
+const RESULTS = new URL('../bench/fleet-results.json', import.meta.url);
+const DEFAULT_COMPRESSION = 1;
+
+class UsageError extends Error {}
+
+async function main(): Promise<number> {
+  let values: { check?: boolean; only?: string; compression?: string; fraction?: string };
+  try {
+    ({ values } = parseArgs({
+      options: { check: { type: 'boolean', default: false }, only: { type: 'string' }, compression: { type: 'string' }, fraction: { type: 'string' } },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; usage: npm run fleet [-- --check] [-- --only=a,b,c,d,e] [-- --compression=K] [-- --fraction=F]`);
+  }
+  const ids = SCENARIOS.map((s) => s.id);
+  const only = values.only?.split(',').map((s) => s.trim());
+  const unknown = only?.filter((s) => !(ids as string[]).includes(s)) ?? [];
+  if (unknown.length > 0) throw new UsageError(`--only: unknown scenario ${unknown.join(', ')}; choose from ${ids.join(', ')}`);
+  const compression = values.compression === undefined ? DEFAULT_COMPRESSION : Number(values.compression);
+  if (!(compression >= 1 && compression <= 20)) throw new UsageError('--compression: a number from 1 to 20');
+  const fraction = values.fraction === undefined ? 1 : Number(values.fraction);
+  if (!(fraction > 0 && fraction <= 1)) throw new UsageError('--fraction: a number above 0, at most 1');
+  if (values.check && fraction !== 1) throw new UsageError('--check judges whole fleets: leave --fraction out');
+
+  const machine = describeMachine();
+  const log = (line: string) => console.log(line);
+  log(`dssss fleet simulation on ${machine.label}; time compressed ${compression}x${fraction === 1 ? '' : `; fleets at ${fraction} of their size (a rehearsal)`}`);
+  const selected = new Set<ScenarioId>(only === undefined ? ids : (only as ScenarioId[]));
+  const results: ScenarioResult[] = [];
+  const steadies: SteadyResult[] = [];
+  for (const scenario of SCENARIOS) {
+    // A scenario that goes on with another's fleet runs with it.
+    const follower = SCENARIOS.find((s) => s.continues === scenario.id && selected.has(s.id));
+    if (scenario.continues !== undefined || (!selected.has(scenario.id) && follower === undefined)) continue;
+    log(`\n(${scenario.id}) ${scenario.title}${follower ? `\n(${follower.id}) ${follower.title}` : ''}`);
+    const { boot, steady } = await simulate(scenario, { compression, fraction, log }, follower);
+    log(`  done in ${boot.realSeconds + (steady?.realSeconds ?? 0)} s of real time`);
+    if (selected.has(scenario.id)) results.push(boot);
+    if (steady) steadies.push(steady);
+  }
+  const checks = judgeFleet(results, steadies);
+  log(`\n${renderFleet(results, steadies, checks)}`);
+  const missed = checks.filter((c) => !c.met);
+  if (fraction === 1 && only === undefined) {
+    await writeFile(
+      RESULTS,
+      `${JSON.stringify({ machine, date: new Date().toISOString(), compression, assumedRoundTripMs: AWS_ROUND_TRIP_MS, lambdaInitMs: LAMBDA_INIT_MS, results, steadies, checks }, null, 2)}\n`,
+    );
+    log('figures written to bench/fleet-results.json');
+  }
+  if (values.check) {
+    if (missed.length > 0) {
+      for (const c of missed) console.error(`missed: (${c.scenario}) ${c.description}: ${c.measured} against at most ${c.target}`);
+      return 1;
+    }
+    log('every target met');
+  }
+  return 0;
+}
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a');
+
+/** The README's tables: one row per boot, one per steady state, the calls per boot, then the checks. */
+export function renderFleet(results: readonly ScenarioResult[], steadies: readonly SteadyResult[], checks: readonly FleetCheck[]): string {
+  const lines = [
+    '| Scenario | Boots | Failed | To all secrets p50 / p99 / max | Last boot done | Floor (busiest quota) | Parameter Store reads per boot | Throttled answers | Lambda containers (peak busy) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const throttledText = (t: Readonly<Record<string, number>>) => Object.entries(t).map(([api, n]) => `${api} ${fmt(n, 0)}`).join(', ') || 'none';
+  for (const r of results) {
+    const floor = r.floor.calls === 0 ? 'none' : `${fmt(r.floor.seconds, 1)} s (${r.floor.group}: ${fmt(r.floor.calls, 0)} calls at ${fmt(r.floor.perSecond, 0)}/s)`;
+    lines.push(
+      `| (${r.id}) ${r.title} | ${fmt(r.boots, 0)} | ${fmt(r.failed, 0)} | ${fmt(r.timeToSecrets.p50)} / ${fmt(r.timeToSecrets.p99)} / ${fmt(r.timeToSecrets.max)} s | ${fmt(r.makespanSeconds, 1)} s | ${floor} | ${fmt(r.ssmReadsPerBoot)} | ${throttledText(r.throttled)} | ${fmt(r.lambda.containers, 0)} (${fmt(r.lambda.peakConcurrency, 0)}) |`,
+    );
+  }
+  if (steadies.length > 0) {
+    lines.push('', '| Steady state | Watchers | Re-reads in the interval | Failed | Parameter Store reads | per re-read | Throttled answers |', '| --- | --- | --- | --- | --- | --- | --- |');
+    for (const s of steadies) {
+      lines.push(`| (${s.id}) ${s.title} | ${fmt(s.watchers, 0)} | ${fmt(s.rereads, 0)} in ${fmt(s.intervalSeconds, 0)} s | ${fmt(s.failedRereads, 0)} | ${fmt(s.ssmReads, 0)} | ${fmt(s.ssmReadsPerReread, 3)} | ${throttledText(s.throttled)} |`);
+    }
+  }
+  const apis = [...new Set(results.flatMap((r) => Object.keys(r.callsPerBoot)))].sort();
+  if (apis.length > 0) {
+    lines.push('', `| AWS calls per boot | ${results.map((r) => `(${r.id})`).join(' | ')} |`, `| --- | ${results.map(() => '---').join(' | ')} |`);
+    for (const api of apis) lines.push(`| ${api} | ${results.map((r) => fmt(r.callsPerBoot[api] ?? 0, 3)).join(' | ')} |`);
+  }
+  lines.push('', '| Target | Measured | |', '| --- | --- | --- |');
+  for (const c of checks) lines.push(`| (${c.scenario}) ${c.description} ≤ ${fmt(c.target)} | ${fmt(c.measured, 3)} | ${c.met ? 'met' : 'MISSED'} |`);
+  return lines.join('\n');
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // Keep-alive sockets of the clients' fetch would hold the process a while longer.
+    setTimeout(() => process.exit(code), 100).unref();
+  },
+  (err: unknown) => {
+    console.error(err instanceof UsageError ? `npm run fleet: ${err.message}` : err);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);
