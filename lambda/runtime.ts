@@ -3,7 +3,6 @@
 // built here lives as long as the process (one Lambda container, or one local server).
 
 import { readFile } from 'node:fs/promises';
-import { awsClientOptions } from './adapters/aws-client';
 import { CachedSecretStore, type CacheCounts } from './adapters/read-cache';
 import type { AwsConfig, Config, LocalConfig } from './config';
 import { AdminService } from './core/admin';
@@ -222,9 +221,11 @@ async function localBackends(config: LocalConfig): Promise<Backends> {
 async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['queryTimings']): Promise<Backends> {
   // Each adapter hands over the SDK client it is written against: a dynamic import of a
   // whole SDK package would keep every command of that package in the bundle.
-  const [{ SSMClient, SsmSecretStore }, { KMSClient, KmsKeyWrapper }] = await Promise.all([
+  // aws-client.ts too: its retry strategy is the SDK's, which a local server never needs.
+  const [{ SSMClient, SsmSecretStore }, { KMSClient, KmsKeyWrapper }, { awsClientOptions }] = await Promise.all([
     import('./adapters/ssm-store'),
     import('./adapters/kms-keys'),
+    import('./adapters/aws-client'),
   ]);
   // Region, credentials and endpoints (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SSM, ...) come
   // from the SDK's own environment handling. Clients live as long as the container.
@@ -254,14 +255,17 @@ async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['
     wrapper: new KmsKeyWrapper(new KMSClient(awsClientOptions()), config.kmsKeyId, config.parameterPrefix),
     roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
     directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },
-    events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment),
-    bookkeeping: config.bookkeepingTable === undefined ? undefined : lazyBookkeeping(config.bookkeepingTable, clock),
+    events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment, awsClientOptions),
+    bookkeeping: config.bookkeepingTable === undefined ? undefined : lazyBookkeeping(config.bookkeepingTable, clock, awsClientOptions),
     trusted: [],
   };
 }
 
 /** The bookkeeping table, loaded on the first login that needs it. */
-function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceStates {
+/** One SDK client's options (aws-client.ts). */
+type ClientOptions = () => ReturnType<typeof import('./adapters/aws-client').awsClientOptions>;
+
+function lazyBookkeeping(table: string, clock: Clock, awsClientOptions: ClientOptions): Bookkeeping & InstanceStates {
   const adapter = memoize(async () => {
     const { DynamoDBClient, DynamoBookkeeping } = await import('./adapters/dynamo-bookkeeping');
     return new DynamoBookkeeping(new DynamoDBClient(awsClientOptions()), table, () => clock.now());
@@ -275,7 +279,7 @@ function lazyBookkeeping(table: string, clock: Clock): Bookkeeping & InstanceSta
 }
 
 /** EventBridge, loaded on the first change. */
-function lazyEvents(bus: string, deployment: string): EventPublisher {
+function lazyEvents(bus: string, deployment: string, awsClientOptions: ClientOptions): EventPublisher {
   const publisher = memoize(async () => {
     const { EventBridgeClient, EventBridgePublisher } = await import('./adapters/eventbridge-events');
     return new EventBridgePublisher(new EventBridgeClient(awsClientOptions()), bus, deployment);
