@@ -244,6 +244,19 @@ describe('DssssClient: logging in', () => {
     expect(fake.imds.requestLog(instance.instanceId)).toEqual([TOKEN, TOKEN, 'GET /latest/meta-data/iam/security-credentials/', TOKEN, DOCUMENT]);
   });
 
+  it('retries an IMDS request that times out, within its budget, as it does a 5xx', async () => {
+    const instance = await h.launch('web');
+    // The first token request answers only after the client's limit for one try (1 s, cli/imds.ts).
+    fake.imds.fault(instance.instanceId, { kind: 'slow', delayMs: 2500, count: 1 });
+    const waits: number[] = [];
+    const patient = client({ method: 'ec2', retryForMs: 60_000, timing: { sleep: async (ms) => void waits.push(ms) } });
+    const started = performance.now();
+    expect(await patient.login()).toMatchObject({ role: 'web', method: 'ec2' });
+    expect(performance.now() - started).toBeLessThan(2500); // it gave up on the slow answer and asked again
+    expect(waits).toHaveLength(1);
+    expect(fake.imds.requestLog(instance.instanceId)).toEqual([TOKEN, TOKEN, DOCUMENT]);
+  });
+
   it('uses the credentials it is given, and its own environment, never process.env', async () => {
     // Sessions STS knows, of a role in another allowed account: each login's signature is checked.
     const session = (name: string) => {
