@@ -8,7 +8,7 @@
 //
 //   const fake = new FakeAws({ mock: false });
 //   const instance = fake.addInstance(fake.newInstanceId(), fake.account, 'web');  // EC2, IAM, IMDS, STS
-//   fake.detachRole(other.instanceId);                   // an instance with no role: IMDS's listing is a 404
+//   fake.detachRole(instanceId);  // as if launched without a role: IMDS answers 404 for one
 //   const task = fake.assumeRole('billing', 'task-1');  // credentials STS knows
 //   fake.createTable('bookkeeping', 'k');
 //   fake.setQuotas(AWS_DEFAULT_QUOTAS, { scale: 10 });  // aws-quotas.ts: token buckets
@@ -159,7 +159,7 @@ export class FakeAws {
   readonly calls: string[] = [];
   /** The access key id each STS call was signed with, in order, refused ones included ('' unsigned; unless `callLog: false`). */
   readonly stsKeys: string[] = [];
-  /** Every instance's IMDS: `imds.fault(id, ...)` makes its next requests slow, 5xx or refused; `imds.requests(id)` counts them. */
+  /** Every instance's IMDS: `imds.fault(id, ...)` makes its next requests (of one path, if given) slow, 4xx/5xx or refused; `imds.requests(id)` counts them, `imds.requestLog(id)` lists them. */
   readonly imds: Imds;
   private readonly world: AwsWorld;
   private readonly callLog: boolean;
