@@ -1,8 +1,8 @@
-// The `dssss` command end to end against a local dssss over real HTTP, with IMDSv2 and STS
-// played by stand-ins on loopback (test/cli/harness.ts): most commands in this process, and
-// logins, put/get/ls, exec and dev as the bundle users install, in a child process.
+// The `dssss` command end to end against a local dssss over real HTTP, with EC2 instances
+// (IMDSv2) and STS played by the shared AWS stand-in on loopback (test/cli/harness.ts): most
+// commands in this process, and logins, put/get/ls, exec and dev as the bundle users install,
+// in a child process.
 
-import type { Server } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,53 +11,53 @@ import { DEV_CA_FILE as CLI_DEV_CA_FILE } from '../../cli/commands/dev';
 import { environmentName, isProtectedVariable } from '../../cli/commands/exec';
 import { DEV_CA_FILE } from '../../lambda/adapters/dev-ca-files';
 import { ACCOUNT, type Fixture } from '../helpers';
-import { startHarness, type CommandOptions, type Harness } from './harness';
-import { INSTANCE_ROLE_KEY, listen, startImds, type ImdsStandIn, type StsStandIn } from './stand-ins';
+import type { FakeAws } from '../support/fake-aws';
+import { listen, OTHER_ACCOUNT, startHarness, type CommandOptions, type Harness } from './harness';
 
 let h: Harness;
 let f: Fixture;
 let url: string;
 let home: string;
-let imds: ImdsStandIn;
-let sts: StsStandIn;
+let fake: FakeAws;
 const dssss = (args: string[], options?: CommandOptions) => h.dssss(args, options);
+/** What the current instance's IMDS has been asked, `METHOD /latest/...`. */
+const imdsLog = () => fake.imds.requestLog(h.instance.instanceId);
 
 beforeAll(async () => {
   h = await startHarness();
-  ({ f, url, home, imds, sts } = h);
+  ({ f, url, home, fake } = h);
 });
 
 afterAll(() => h.close());
 
-beforeEach(async () => {
-  imds.document = await f.identity('web');
-  imds.role = undefined;
-});
+// Each test starts on a new instance of web with no role attached: its logins use the document.
+beforeEach(() => h.launch('web'));
 
 describe('dssss login', () => {
   it('on EC2 without an instance role: logs in with the identity document and caches the token in a 0600 file', async () => {
     const tokenFile = join(home, 'ec2', 'token.json');
-    const hits = imds.requests.length;
     const run = await dssss(['login'], { tokenFile, bundle: true });
     expect(run).toMatchObject({ code: 0, stdout: '' });
     expect(run.stderr).toMatch(/logged in as role web \(ec2\)/);
-    expect(imds.requests.slice(hits)).toContain('GET /latest/dynamic/instance-identity/rsa2048');
+    expect(imdsLog()).toContain('GET /latest/dynamic/instance-identity/rsa2048');
     expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
     const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { role: string; method: string }> };
     expect(cache.tokens[url]).toMatchObject({ role: 'web', method: 'ec2' });
   });
 
   it('elsewhere: signs GetCallerIdentity with the default credential chain and logs in through /v1/auth/iam', async () => {
-    const hits = sts.hits;
+    // An ECS task's session, say: STS checks the signature the server forwards.
+    const task = fake.assumeRole('worker', 'task', OTHER_ACCOUNT);
+    const from = fake.stsKeys.length;
     const run = await dssss(['login'], {
       tokenFile: join(home, 'iam.json'),
-      env: { AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'secret', AWS_ENDPOINT_URL_STS: sts.url },
+      env: { AWS_ACCESS_KEY_ID: task.accessKeyId, AWS_SECRET_ACCESS_KEY: task.secretAccessKey, AWS_SESSION_TOKEN: task.sessionToken! },
       bundle: true,
     });
     // A role of another allowed account is shown with its account.
     expect(run.stderr).toMatch(/logged in as role 123456789012:worker \(iam\)/);
     expect(run.code).toBe(0);
-    expect(sts.hits).toBe(hits + 1);
+    expect(fake.stsKeys.slice(from)).toEqual([task.accessKeyId]);
   });
 
   it('binds EC2 logins to the nonce in DSSSS_NONCE_FILE; a copied document with another nonce is refused', async () => {
@@ -87,7 +87,7 @@ describe('dssss login', () => {
     } finally {
       hostile.server.close();
     }
-    expect(seen.document).toBe(imds.document.replace(/\s+/g, ''));
+    expect(seen.document).toBe(h.instance.signedDocument());
     expect(seen.nonce).toMatch(/^[A-Za-z0-9_-]{16,128}$/);
     const replay = await fetch(`${url}/v1/auth`, { headers: { Authentication: seen.document!, 'X-Dssss-Nonce': seen.nonce! } });
     expect(replay.status).toBe(401);
@@ -101,7 +101,7 @@ describe('dssss login', () => {
     const first = await dssss(['login'], { tokenFile: join(home, 'l1.json'), env: { DSSSS_NONCE_FILE: nonceFile } });
     expect(first.code).toBe(0);
     expect(first.stderr).toMatch(/warning: DSSSS_NONCE_FILE holds one nonce for every server/);
-    const copied = await fetch(`${url}/v1/auth`, { headers: { Authentication: imds.document, 'X-Dssss-Nonce': 'legacy-nonce-0123456789abcdef' } });
+    const copied = await fetch(`${url}/v1/auth`, { headers: { Authentication: h.instance.signedDocument(), 'X-Dssss-Nonce': 'legacy-nonce-0123456789abcdef' } });
     expect(copied.status).toBe(200);
   });
 
@@ -112,12 +112,11 @@ describe('dssss login', () => {
   });
 
   it('reads AWS_EC2_METADATA_DISABLED as the SDK does: any value but false keeps IMDS out of it', async () => {
-    const hits = imds.requests.length;
     for (const value of ['1', 'yes', 'TRUE']) {
       const run = await dssss(['login'], { tokenFile: join(home, `off-${value}.json`), env: { AWS_EC2_METADATA_DISABLED: value } });
       expect(run.code).toBe(3);
     }
-    expect(imds.requests.length).toBe(hits);
+    expect(imdsLog()).toEqual([]);
   });
 
   it('refuses a server URL that would send credentials in the clear or carries a password', async () => {
@@ -140,16 +139,16 @@ describe('dssss login', () => {
     const cache = JSON.parse(await readFile(tokenFile, 'utf8')) as { tokens: Record<string, { token: string; expiresAt: string }> };
     cache.tokens[url]!.expiresAt = new Date(Date.now() - 1000).toISOString();
     await writeFile(tokenFile, JSON.stringify(cache));
-    let hits = imds.requests.length;
+    let hits = imdsLog().length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
-    expect(imds.requests.length).toBeGreaterThan(hits);
+    expect(imdsLog().length).toBeGreaterThan(hits);
 
     const fresh = JSON.parse(await readFile(tokenFile, 'utf8')) as typeof cache;
     fresh.tokens[url]!.token = 'dssss.v1.forged';
     await writeFile(tokenFile, JSON.stringify(fresh));
-    hits = imds.requests.length;
+    hits = imdsLog().length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
-    expect(imds.requests.length).toBeGreaterThan(hits);
+    expect(imdsLog().length).toBeGreaterThan(hits);
   });
 });
 
@@ -184,7 +183,7 @@ describe('dssss put, get, ls, exec, rm', () => {
       expect(run.code, variable).toBe(1);
       expect(run.stderr).toContain(variable!);
       expect(run.stderr).not.toContain('--import');
-      imds.document = await f.identity('dssssadmin');
+      await h.launch('dssssadmin');
       await dssss(['rm', name!], { tokenFile: join(home, 'admin-hook.json') });
     }
     await dssss(['put', 'own/dssss-url', '--roles', 'web'], { input: 'http://elsewhere' });
@@ -237,14 +236,14 @@ describe('dssss put, get, ls, exec, rm', () => {
     expect((await dssss(['get', 'app/x'], { env: { DSSSS_URL: 'http://127.0.0.1:9' }, tokenFile: join(home, 'down.json') })).code).toBe(6);
 
     // A role outside the secret's roles: the not-found of a missing name (5); the secret never reaches stdout.
-    imds.document = await f.identity('billing');
+    await h.launch('billing');
     const other = await dssss(['get', 'app/only-web'], { tokenFile: join(home, 'billing.json') });
     expect(other).toMatchObject({ code: 5, stdout: '' });
   });
 
   it('rm deletes as a distinguished role', async () => {
     await dssss(['put', 'app/temp', '--roles', 'web'], { input: 'x' });
-    imds.document = await f.identity('dssssadmin');
+    await h.launch('dssssadmin');
     const admin = join(home, 'admin.json');
     expect((await dssss(['rm', 'app/temp'], { tokenFile: admin })).code).toBe(0);
     expect((await dssss(['get', 'app/temp'])).code).toBe(5);
@@ -269,13 +268,13 @@ describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --de
     expect(revert.stderr).toMatch(/as version 3/);
     expect(await dssss(['get', 'hist/db'])).toMatchObject({ code: 0, stdout: 'first' });
     // Version 1's roles came back with its value: worker, added in version 2, is gone again.
-    imds.document = await f.identity('worker');
+    await h.launch('worker');
     expect((await dssss(['get', 'hist/db'], { tokenFile: join(home, 'worker-hist.json') })).code).toBe(5);
   });
 
   it('rm keeps the versions, restore brings the secret back, rm --purge wants --yes off a terminal and then destroys it', async () => {
     await dssss(['put', 'life/key', '--roles', 'web'], { input: 'kept' });
-    imds.document = await f.identity('dssssadmin');
+    await h.launch('dssssadmin');
     const admin = { tokenFile: join(home, 'admin-life.json') };
     const rm = await dssss(['rm', 'life/key'], admin);
     expect(rm.code).toBe(0);
@@ -298,7 +297,7 @@ describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --de
   it('admin rotates the seal key, shows the ring, and rewraps every record; other roles are refused', async () => {
     await dssss(['put', 'ring/a', '--roles', 'web'], { input: 'before rotation' });
     expect((await dssss(['admin', 'rotate-seal-key'])).code).toBe(4);
-    imds.document = await f.identity('dssssadmin');
+    await h.launch('dssssadmin');
     const admin = { tokenFile: join(home, 'admin-ring.json') };
     const rotate = await dssss(['admin', 'rotate-seal-key'], admin);
     expect(rotate.code).toBe(0);
@@ -316,7 +315,7 @@ describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --de
 
   it('admin backup writes a 0600 file of sealed records; restore-backup brings a purged secret back, and again changes nothing', async () => {
     for (const value of ['one', 'two']) await dssss(['put', 'bak/a', '--roles', 'web'], { input: value });
-    imds.document = await f.identity('dssssadmin');
+    await h.launch('dssssadmin');
     const admin = { tokenFile: join(home, 'admin-backup.json') };
     const file = join(home, 'backup.json');
     const backup = await dssss(['admin', 'backup', '--output', file], admin);
@@ -328,7 +327,7 @@ describe('dssss history, get --version, revert, rm, restore, rm --purge, ls --de
     const restored = await dssss(['admin', 'restore-backup', file, '--rate', '1000'], admin);
     expect(restored.code).toBe(0);
     expect(restored.stderr).toMatch(/restored [1-9]\d*, unchanged \d+, conflict 0, failed 0/);
-    imds.document = await f.identity('web');
+    await h.launch('web');
     expect(await dssss(['get', 'bak/a', '--version', '1'], { tokenFile: join(home, 'web-backup.json') })).toMatchObject({ code: 0, stdout: 'one' });
     expect(await dssss(['get', 'bak/a'], { tokenFile: join(home, 'web-backup.json') })).toMatchObject({ code: 0, stdout: 'two' });
     const again = await dssss(['admin', 'restore-backup', file, '--rate', '1000'], admin);
@@ -364,7 +363,7 @@ describe('dssss export and import', () => {
     expect((await dssss(['import', join(home, 'round.env'), '--roles', 'web', '--prefix', 'imp'])).stderr).toMatch(/unchanged 4, failed 0/);
 
     // Another role reads nothing of it, so it exports nothing.
-    imds.document = await f.identity('billing');
+    await h.launch('billing');
     expect(await dssss(['export', '--prefix', 'imp', '--format', 'json'], { tokenFile: join(home, 'billing-export.json') })).toMatchObject({ code: 0, stdout: '{}\n' });
   });
 
@@ -387,25 +386,9 @@ describe('dssss export and import', () => {
 });
 
 describe('retries', () => {
-  /** A stand-in for API Gateway in front of the server: the first `failures` requests get `status`. */
-  async function flakyFront(failures: number, status: number, headers: Record<string, string> = {}) {
-    const front = { hits: 0, server: undefined as Server | undefined, url: '' };
-    ({ server: front.server, url: front.url } = await listen((req, res, body) => {
-      front.hits++;
-      if (front.hits <= failures) {
-        res.writeHead(status, { 'Content-Type': 'application/json', ...headers }).end('{"error":{"code":"throttled","message":"slow down"}}');
-        return;
-      }
-      void fetch(`${url}${req.url}`, {
-        method: req.method,
-        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>,
-        ...(body === '' ? {} : { body }),
-      }).then(async (answer) => {
-        res.writeHead(answer.status, Object.fromEntries(answer.headers)).end(await answer.text());
-      });
-    }));
-    return front;
-  }
+  /** API Gateway in front of the server, whose first `failures` requests get `status`. */
+  const flakyFront = (failures: number, status: number, headers: Record<string, string> = {}) =>
+    h.front((hits) => (hits < failures ? { status, headers, body: '{"error":{"code":"throttled","message":"slow down"}}' } : undefined));
 
   it('waits out 429s and 503s (honouring Retry-After) within --retry-for, then answers', async () => {
     await dssss(['put', 'retry/x', '--roles', 'web'], { input: 'eventually' });
@@ -413,9 +396,9 @@ describe('retries', () => {
     try {
       const run = await dssss(['get', 'retry/x', '--retry-for', '20'], { env: { DSSSS_URL: front.url } });
       expect(run).toMatchObject({ code: 0, stdout: 'eventually' });
-      expect(front.hits).toBeGreaterThan(3);
+      expect(front.hits()).toBeGreaterThan(3);
     } finally {
-      front.server?.close();
+      front.close();
     }
   });
 
@@ -424,23 +407,25 @@ describe('retries', () => {
     try {
       const once = await dssss(['ls', '--retry-for', '0'], { env: { DSSSS_URL: front.url }, tokenFile: join(home, 'flaky.json') });
       expect(once.code).toBe(6);
-      expect(front.hits).toBe(1);
+      expect(front.hits()).toBe(1);
       const budget = await dssss(['ls'], { env: { DSSSS_URL: front.url, DSSSS_RETRY_FOR: '1' }, tokenFile: join(home, 'flaky.json') });
       expect(budget.code).toBe(6);
-      expect(front.hits).toBeGreaterThan(2);
+      expect(front.hits()).toBeGreaterThan(2);
       expect((await dssss(['ls', '--retry-for', 'soon'])).code).toBe(2);
     } finally {
-      front.server?.close();
+      front.close();
     }
   });
 
   it('retries a connection refused, and IMDS while it fails', async () => {
     const down = await dssss(['ls', '--retry-for', '1'], { env: { DSSSS_URL: 'http://127.0.0.1:9' }, tokenFile: join(home, 'down2.json') });
     expect(down.code).toBe(6);
-    imds.failures = 2;
+    fake.imds.fault(h.instance.instanceId, { kind: 'error', status: 500, count: 2 });
+    const from = imdsLog().length;
     const login = await dssss(['login', '--method', 'ec2', '--retry-for', '20'], { tokenFile: join(home, 'imds-flaky.json') });
     expect(login.code).toBe(0);
-    expect(imds.failures).toBe(0);
+    const token = 'PUT /latest/api/token';
+    expect(imdsLog().slice(from)).toEqual([token, token, token, 'GET /latest/dynamic/instance-identity/rsa2048']); // two 500s, then a session and the document
   });
 });
 
@@ -458,17 +443,17 @@ describe('environmentName', () => {
 
 describe('login on EC2 with an instance role (issue 17)', () => {
   it("logs in by IAM with the role's credentials from IMDSv2 (one STS call on the server, no document), with the nonce", async () => {
-    imds.role = 'web';
+    const instance = await h.launch('web', { instanceRole: true });
     const nonceFile = join(home, 'role-instance', 'nonce');
-    const before = { imds: imds.requests.length, sts: sts.keys.length };
+    const from = fake.stsKeys.length;
     const run = await dssss(['login'], { tokenFile: join(home, 'role.json'), env: { DSSSS_NONCE_FILE: nonceFile }, bundle: true });
     expect(run.stderr).toMatch(/logged in as role web \(iam\)/);
     expect(run.code).toBe(0);
-    const read = imds.requests.slice(before.imds);
-    expect(read).toContain('GET /latest/meta-data/iam/security-credentials/');
-    expect(read).toContain('GET /latest/meta-data/iam/security-credentials/web');
-    expect(read).not.toContain('GET /latest/dynamic/instance-identity/rsa2048');
-    expect(sts.keys.slice(before.sts)).toEqual([INSTANCE_ROLE_KEY]);
+    expect(imdsLog()).toContain('GET /latest/meta-data/iam/security-credentials/');
+    expect(imdsLog()).toContain('GET /latest/meta-data/iam/security-credentials/web');
+    expect(imdsLog()).not.toContain('GET /latest/dynamic/instance-identity/rsa2048');
+    // Signed with the role's credentials from IMDS (STS checks the signature), not the client's own.
+    expect(fake.stsKeys.slice(from)).toEqual([instance.credentials.accessKeyId]);
     // The nonce went with it: the instance is now bound, and a login with another nonce is refused.
     const thief = await dssss(['login'], { tokenFile: join(home, 'role-thief.json'), env: { DSSSS_NONCE_FILE: join(home, 'role-thief-nonce') } });
     expect(thief.code).toBe(3);
@@ -476,46 +461,37 @@ describe('login on EC2 with an instance role (issue 17)', () => {
   });
 
   it('logs in with the identity document when told to (--method ec2), role or not', async () => {
-    imds.role = 'web';
+    await h.launch('web', { instanceRole: true });
     const run = await dssss(['login', '--method', 'ec2'], { tokenFile: join(home, 'forced-ec2.json') });
     expect(run.stderr).toMatch(/\(ec2\)/);
     expect(run.code).toBe(0);
   });
 
   it('reads IMDS at the endpoint its environment names, path and all', async () => {
-    const mounted = await startImds('/i-0aaaabbbbccccdddd');
-    try {
-      mounted.document = await f.identity('worker');
-      const run = await dssss(['login'], { tokenFile: join(home, 'mounted.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: `${mounted.url}/` } });
-      expect(run.stderr).toMatch(/logged in as role worker \(ec2\)/);
-      expect(mounted.requests.length).toBeGreaterThan(0);
-      expect(mounted.requests.every((r) => r.split(' ')[1]!.startsWith('/i-0aaaabbbbccccdddd/latest/'))).toBe(true);
-    } finally {
-      mounted.server.close();
-    }
+    // The stand-in mounts each instance's IMDS at <url>/<instance id>, as a fleet simulation does.
+    const mounted = await h.launch('worker');
+    const endpoint = `${h.aws.imdsUrl(mounted.instanceId)}/`;
+    expect(new URL(endpoint).pathname).toBe(`/${mounted.instanceId}/`);
+    const run = await dssss(['login'], { tokenFile: join(home, 'mounted.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoint } });
+    expect(run.stderr).toMatch(/logged in as role worker \(ec2\)/);
+    expect(imdsLog().length).toBeGreaterThan(0);
+    expect(imdsLog().every((r) => r.split(' ')[1]!.startsWith('/latest/'))).toBe(true); // under the path, and no doubled slash
   });
 
   it('takes a 4xx from IMDS as final (exit 3 at once, whatever the budget), and retries a 5xx', async () => {
-    let hits = 0;
-    const refusing = await listen((req, res) => {
-      hits++;
-      if (req.method === 'PUT') res.end('session');
-      else res.writeHead(403).end();
-    });
-    try {
-      const run = await dssss(['login', '--method', 'ec2', '--retry-for', '30'], { tokenFile: join(home, 'refused.json'), env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: refusing.url } });
-      expect(run.code).toBe(3);
-      expect(run.stderr).toMatch(/^dssss: could not read the instance identity document from IMDS \(status 403; .*hop limit.*\) \(imds_unavailable\)\n$/);
-      expect(hits).toBe(2); // a session token, one refused read: no retry
-    } finally {
-      refusing.server.close();
-    }
-    imds.role = 'web';
-    imds.failures = 3;
-    // The instance is bound to its nonce by the first test of this block.
-    const flaky = await dssss(['login', '--retry-for', '20'], { tokenFile: join(home, 'role-flaky.json'), env: { DSSSS_NONCE_FILE: join(home, 'role-instance', 'nonce') } });
+    const document = '/latest/dynamic/instance-identity/rsa2048';
+    // Refused once: a retry would get it, so only a client that takes the 403 as final fails.
+    fake.imds.fault(h.instance.instanceId, { kind: 'error', status: 403, count: 1, path: document });
+    const run = await dssss(['login', '--method', 'ec2', '--retry-for', '30'], { tokenFile: join(home, 'refused.json') });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/^dssss: could not read the instance identity document from IMDS \(status 403; .*hop limit.*\) \(imds_unavailable\)\n$/);
+    expect(imdsLog()).toEqual(['PUT /latest/api/token', `GET ${document}`]); // a session token, one refused read: no retry
+
+    const instance = await h.launch('web', { instanceRole: true });
+    fake.imds.fault(instance.instanceId, { kind: 'error', status: 500, count: 3 });
+    const flaky = await dssss(['login', '--retry-for', '20'], { tokenFile: join(home, 'role-flaky.json') });
     expect(flaky.stderr).toMatch(/\(iam\)/);
-    expect(imds.failures).toBe(0);
+    expect(imdsLog().length).toBeGreaterThan(3); // past the three 500s
   });
 });
 

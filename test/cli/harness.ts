@@ -1,9 +1,12 @@
-// The client end to end, shared by the CLI suites: a local dssss over real HTTP on
-// loopback, IMDSv2 and STS played by stand-ins, and a way to run one `dssss` command in this
-// process (cli/main.ts, with the environment and stdio it would have) or as the bundle users
-// install (dist/dssss.mjs, built by the global setup) in a child process. Nothing leaves 127.0.0.1.
+// The client end to end, shared by the CLI and library suites: a local dssss over real HTTP
+// on loopback, EC2 instances (IMDSv2) and STS played by the shared AWS stand-in
+// (test/support/fake-aws.ts, on loopback, its STS checking signatures), and a way to run one
+// `dssss` command in this process (cli/main.ts, with the environment and stdio it would have)
+// or as the bundle users install (dist/dssss.mjs, built by the global setup) in a child
+// process. Nothing leaves 127.0.0.1.
 
 import { execFile, spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +16,10 @@ import { serve } from '@hono/node-server';
 import { main } from '../../cli/main';
 import { CLIENT_FILE } from '../../scripts/build';
 import { ACCOUNT, localFixture } from '../helpers';
-import { startImds, startSts } from './stand-ins';
+import { FakeAws, type StandInInstance } from '../support/fake-aws';
+
+/** An account the server also lets log in by IAM (DSSSS_ALLOWED_ACCOUNTS): its roles show as `123456789012:role`. */
+export const OTHER_ACCOUNT = '123456789012';
 
 export interface Run {
   code: number;
@@ -30,26 +36,42 @@ export interface CommandOptions {
 }
 
 export async function startHarness() {
-  const imds = await startImds();
+  // The stand-in signs identity documents with the server's development CA (the server is made
+  // once the stand-in's URL is known), so the server's local registry names each instance's role.
+  const fake = new FakeAws({ mock: false, account: ACCOUNT, ca: () => f.ca });
+  const aws = await fake.serve();
+  const f = await localFixture({ AWS_ENDPOINT_URL_STS: aws.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},${OTHER_ACCOUNT}` });
   const home = await mkdtemp(join(tmpdir(), 'dssss-cli-'));
-  const sts = await startSts(() => ({ account: ACCOUNT, role: imds.role, instanceId: imds.instanceId }));
-  const f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},123456789012` });
   const api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => api.once('listening', resolve));
   const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  // The instance behind IMDS's role credentials (STS names it as the session).
-  await f.registry.register(imds.instanceId, ACCOUNT, 'web');
 
-  /** The environment a command gets: no AWS credentials unless a test gives some, IMDS and STS on the stand-ins, no retries. */
+  let current: StandInInstance;
+  /**
+   * A new EC2 instance of `role`, in the stand-in and in the server's registry, on which later
+   * commands run (their IMDS is its). Without `instanceRole` no role is attached (its IMDS
+   * answers 404 for one), so the client logs in with its identity document; with it, with the
+   * role's credentials, which STS knows as `assumed-role/<role>/<instance id>`.
+   */
+  async function launch(role: string, options: { instanceRole?: boolean } = {}): Promise<StandInInstance> {
+    const instance = fake.addInstance(fake.newInstanceId(), ACCOUNT, role);
+    if (!options.instanceRole) fake.detachRole(instance.instanceId);
+    await f.registry.register(instance.instanceId, ACCOUNT, role);
+    current = instance;
+    return instance;
+  }
+  await launch('web');
+
+  /** The environment a command gets: no AWS credentials unless a test gives some, IMDS (the last instance launched) and STS on the stand-in, no retries. */
   function environment(options: { env?: Record<string, string>; tokenFile?: string } = {}): Record<string, string> {
     return {
       PATH: process.env.PATH!,
       HOME: home,
       DSSSS_URL: url,
       DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
-      AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url,
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: aws.imdsUrl(current.instanceId),
       // Signed for the STS stand-in: a request signed for real STS would be forwarded there.
-      AWS_ENDPOINT_URL_STS: sts.url,
+      AWS_ENDPOINT_URL_STS: aws.url,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // No waiting out failures unless a test asks for it (the retry tests).
       DSSSS_RETRY_FOR: '0',
@@ -89,13 +111,47 @@ export async function startHarness() {
     return { child, out, exited };
   }
 
-  function close(): void {
-    api.close();
-    imds.server.close();
-    sts.server.close();
+  /**
+   * A stand-in for API Gateway in front of the server: each request is answered by `failure`
+   * (given how many came before it) when it returns an answer, and passed on to the server
+   * otherwise.
+   */
+  async function front(failure: (hits: number) => { status: number; headers?: Record<string, string>; body: string } | undefined) {
+    let hits = 0;
+    const { server, url: frontUrl } = await listen((req, res, body) => {
+      const answer = failure(hits++);
+      if (answer) return void res.writeHead(answer.status, { 'Content-Type': 'application/json', ...answer.headers }).end(answer.body);
+      void fetch(`${url}${req.url}`, {
+        method: req.method,
+        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>,
+        ...(body === '' ? {} : { body }),
+      }).then(async (forwarded) => res.writeHead(forwarded.status, Object.fromEntries(forwarded.headers)).end(await forwarded.text()));
+    });
+    return { url: frontUrl, hits: () => hits, close: () => void server.close() };
   }
 
-  return { f, url, home, imds, sts, environment, dssss, running, close };
+  async function close(): Promise<void> {
+    api.close();
+    await aws.close();
+  }
+
+  return {
+    f,
+    url,
+    home,
+    fake,
+    aws,
+    /** The instance commands run on: the last one launched. */
+    get instance() {
+      return current;
+    },
+    launch,
+    environment,
+    dssss,
+    running,
+    front,
+    close,
+  };
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
@@ -108,6 +164,16 @@ function bundled(args: string[], env: Record<string, string>, input: string | un
     );
     child.stdin!.end(input ?? '');
   });
+}
+
+/** A plain HTTP server on 127.0.0.1 that hands `handler` each request with its body read. */
+export function listen(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => handler(req, res, body));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
 }
 
 /** Polls `check` every 50 ms until it holds, at most `ms`: a bound, not a speed target. */

@@ -1,39 +1,29 @@
 // The client library (cli/index.ts, what `import { DssssClient } from 'dssss'` gives) against
-// a local dssss over loopback HTTP: reads, writes, the value cache, errors and their codes,
+// a local dssss over loopback HTTP, with EC2 instances (IMDSv2) and STS played by the shared
+// AWS stand-in (test/cli/harness.ts): reads, writes, the value cache, errors and their codes,
 // retries, logins, and many clients in one process, each with its own environment. (The
 // packed library, imported as a user would, is `npm run test:dist`.)
 
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DssssClient, DssssClientError, MemoryTokenStore, type DssssClientOptions, type Secret } from '../../cli/index';
 import { EXIT, exitCodeFor } from '../../cli/errors';
-import { ACCOUNT, localFixture, type Fixture } from '../helpers';
-import { INSTANCE_ROLE_KEY, startImds, startSts, type ImdsStandIn, type StsStandIn } from './stand-ins';
+import type { Fixture } from '../helpers';
+import type { FakeAws } from '../support/fake-aws';
+import { OTHER_ACCOUNT, startHarness, type Harness } from './harness';
 
+let h: Harness;
 let f: Fixture;
-let api: ServerType;
 let url: string;
-let imds: ImdsStandIn;
-let sts: StsStandIn;
+let fake: FakeAws;
 /** Every request a client sent, as the server saw its method, path and headers. */
 const seen: { method: string; path: string; headers: Headers }[] = [];
 
 beforeAll(async () => {
-  imds = await startImds();
-  sts = await startSts(() => ({ account: ACCOUNT, role: imds.role, instanceId: imds.instanceId }));
-  f = await localFixture({ AWS_ENDPOINT_URL_STS: sts.url, DSSSS_ALLOWED_ACCOUNTS: `${ACCOUNT},123456789012` });
-  api = serve({ fetch: f.app.fetch, port: 0, hostname: '127.0.0.1' });
-  await new Promise((resolve) => api.once('listening', resolve));
-  url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  await f.registry.register(imds.instanceId, ACCOUNT, 'web');
+  h = await startHarness();
+  ({ f, url, fake } = h);
 });
 
-afterAll(() => {
-  api.close();
-  imds.server.close();
-  sts.server.close();
-});
+afterAll(() => h.close());
 
 /** A fetch that records what it sends. */
 const recording: typeof fetch = (input, init) => {
@@ -42,11 +32,11 @@ const recording: typeof fetch = (input, init) => {
   return fetch(input, init);
 };
 
-/** A client whose environment is its own: IMDS on the stand-in, STS on the stand-in, no retries. */
+/** A client whose environment is its own: IMDS (the last instance launched) and STS on the stand-in, no retries. */
 function client(options: Partial<DssssClientOptions> = {}, env: Record<string, string> = {}): DssssClient {
   return new DssssClient({
     url,
-    env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.url, AWS_ENDPOINT_URL_STS: sts.url, DSSSS_RETRY_FOR: '0', ...env },
+    env: { AWS_EC2_METADATA_SERVICE_ENDPOINT: h.aws.imdsUrl(h.instance.instanceId), AWS_ENDPOINT_URL_STS: h.aws.url, DSSSS_RETRY_FOR: '0', ...env },
     fetch: recording,
     ...options,
   });
@@ -230,61 +220,78 @@ describe('DssssClient: answers no retry mends', () => {
 });
 
 describe('DssssClient: logging in', () => {
+  const TOKEN = 'PUT /latest/api/token';
+  const DOCUMENT = 'GET /latest/dynamic/instance-identity/rsa2048';
+
   it('on EC2 with a role: IAM with the instance role credentials; one login shared by concurrent calls', async () => {
-    imds.role = 'web';
-    try {
-      const onEc2 = client({}, { DSSSS_NONCE_FILE: '' });
-      const from = { sts: sts.keys.length, seen: seen.length };
-      const names = await Promise.all([onEc2.list('lib'), onEc2.list('lib'), onEc2.list('bulk')]);
-      expect(names[0]!.length).toBeGreaterThan(0);
-      expect(sts.keys.slice(from.sts)).toEqual([INSTANCE_ROLE_KEY]);
-      expect(seen.slice(from.seen).filter((r) => r.path.startsWith('/v1/auth'))).toHaveLength(1);
-      expect((await onEc2.login()).method).toBe('iam');
-    } finally {
-      imds.role = undefined;
-    }
+    await (await as('web')).put('role/x', 'v', { roles: ['web'] });
+    const instance = await h.launch('web', { instanceRole: true });
+    const onEc2 = client({}, { DSSSS_NONCE_FILE: '' });
+    const from = { sts: fake.stsKeys.length, seen: seen.length };
+    const names = await Promise.all([onEc2.list('role'), onEc2.list('role'), onEc2.list('lib')]);
+    expect(names[0]!.length).toBeGreaterThan(0);
+    // Signed with the role's credentials from IMDS: STS checks the signature the server forwards.
+    expect(fake.stsKeys.slice(from.sts)).toEqual([instance.credentials.accessKeyId]);
+    expect(seen.slice(from.seen).filter((r) => r.path.startsWith('/v1/auth'))).toHaveLength(1);
+    expect((await onEc2.login()).method).toBe('iam');
   });
 
   it('on EC2 without a role whose IMDS missed the first probe: falls back to the identity document', async () => {
-    imds.role = undefined;
-    imds.document = await f.identity('web');
-    imds.failures = 1; // the probe gets a 500: not taken for an instance, at first
+    const instance = await h.launch('web');
+    fake.imds.fault(instance.instanceId, { kind: 'error', status: 500, count: 1 }); // the probe gets a 500: not taken for an instance, at first
     const slow = await client({}, { HOME: '/nonexistent-dssss-home' }).login();
     expect(slow).toMatchObject({ role: 'web', method: 'ec2' });
-    expect(imds.failures).toBe(0);
+    // The failed probe; the role's name (none: 404); the document.
+    expect(fake.imds.requestLog(instance.instanceId)).toEqual([TOKEN, TOKEN, 'GET /latest/meta-data/iam/security-credentials/', TOKEN, DOCUMENT]);
+  });
+
+  it('retries an IMDS request that times out, within its budget, as it does a 5xx', async () => {
+    const instance = await h.launch('web');
+    // The first token request answers only after the client's limit for one try (1 s, cli/imds.ts).
+    fake.imds.fault(instance.instanceId, { kind: 'slow', delayMs: 2500, count: 1 });
+    const waits: number[] = [];
+    const patient = client({ method: 'ec2', retryForMs: 60_000, timing: { sleep: async (ms) => void waits.push(ms) } });
+    const started = performance.now();
+    expect(await patient.login()).toMatchObject({ role: 'web', method: 'ec2' });
+    expect(performance.now() - started).toBeLessThan(2500); // it gave up on the slow answer and asked again
+    expect(waits).toHaveLength(1);
+    expect(fake.imds.requestLog(instance.instanceId)).toEqual([TOKEN, TOKEN, DOCUMENT]);
   });
 
   it('uses the credentials it is given, and its own environment, never process.env', async () => {
-    const given = client({ credentials: async () => ({ accessKeyId: 'AKIAGIVEN', secretAccessKey: 's' }) }, { AWS_EC2_METADATA_DISABLED: 'true' });
+    // Sessions STS knows, of a role in another allowed account: each login's signature is checked.
+    const session = (name: string) => {
+      const { accessKeyId, secretAccessKey, sessionToken } = fake.assumeRole('worker', name, OTHER_ACCOUNT);
+      return { accessKeyId, secretAccessKey, sessionToken: sessionToken! };
+    };
+    const keys = session('given');
+    const given = client({ credentials: async () => keys }, { AWS_EC2_METADATA_DISABLED: 'true' });
     expect(await given.login()).toMatchObject({ role: '123456789012:worker', method: 'iam' });
-    expect(sts.keys.at(-1)).toBe('AKIAGIVEN');
-    const fromEnv = client({}, { AWS_ACCESS_KEY_ID: 'AKIAFROMENV', AWS_SECRET_ACCESS_KEY: 's', AWS_EC2_METADATA_DISABLED: 'true' });
-    await fromEnv.login();
-    expect(sts.keys.at(-1)).toBe('AKIAFROMENV');
+    expect(fake.stsKeys.at(-1)).toBe(keys.accessKeyId);
+    const envKeys = session('from-env');
+    const fromEnv = client({}, { AWS_ACCESS_KEY_ID: envKeys.accessKeyId, AWS_SECRET_ACCESS_KEY: envKeys.secretAccessKey, AWS_SESSION_TOKEN: envKeys.sessionToken, AWS_EC2_METADATA_DISABLED: 'true' });
+    expect(await fromEnv.login()).toMatchObject({ role: '123456789012:worker', method: 'iam' });
+    expect(fake.stsKeys.at(-1)).toBe(envKeys.accessKeyId);
     // Keys in process.env are not the client's: its own environment has none, so it has nothing to sign with.
+    const processKeys = session('process-env');
     const saved = { ...process.env };
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'AKIAPROCESSENV', AWS_SECRET_ACCESS_KEY: 's' });
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: processKeys.accessKeyId, AWS_SECRET_ACCESS_KEY: processKeys.secretAccessKey, AWS_SESSION_TOKEN: processKeys.sessionToken });
     try {
       const bare = client({}, { AWS_EC2_METADATA_DISABLED: 'true', HOME: '/nonexistent-dssss-home' });
       expect(await codeOf(bare.login())).toEqual(['no_credentials', undefined]);
     } finally {
       process.env = saved;
     }
-    expect(sts.keys).not.toContain('AKIAPROCESSENV');
+    expect(fake.stsKeys).not.toContain(processKeys.accessKeyId);
   });
 
   it('runs many clients in one process, each with its own IMDS endpoint (with a path), role and tokens', async () => {
-    const instances = await Promise.all(['/i-0000000000000000a', '/i-0000000000000000b'].map((prefix) => startImds(prefix)));
-    try {
-      instances[0]!.document = await f.identity('web');
-      instances[1]!.document = await f.identity('billing');
-      const clients = instances.map((i) => client({ tokenStore: new MemoryTokenStore() }, { AWS_EC2_METADATA_SERVICE_ENDPOINT: i.url }));
-      const logins = await Promise.all(clients.map((c) => c.login()));
-      expect(logins.map((l) => l.role)).toEqual(['web', 'billing']);
-      expect(instances.map((i) => i.requests.every((r) => r.includes(' /i-0000000000000000')))).toEqual([true, true]);
-    } finally {
-      for (const i of instances) i.server.close();
-    }
+    // The stand-in mounts each instance's IMDS at <url>/<instance id>.
+    const instances = [await h.launch('web'), await h.launch('billing')];
+    const clients = instances.map((i) => client({ tokenStore: new MemoryTokenStore() }, { AWS_EC2_METADATA_SERVICE_ENDPOINT: h.aws.imdsUrl(i.instanceId) }));
+    const logins = await Promise.all(clients.map((c) => c.login()));
+    expect(logins.map((l) => l.role)).toEqual(['web', 'billing']);
+    expect(instances.map((i) => fake.imds.requestLog(i.instanceId).includes(DOCUMENT))).toEqual([true, true]);
   });
 });
 

@@ -7,18 +7,16 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readText, startHarness, until, type CommandOptions, type Harness } from './harness';
-import { listen } from './stand-ins';
 
 let h: Harness;
-let url: string;
 let home: string;
 const dssss = (args: string[], options?: CommandOptions) => h.dssss(args, options);
 const running = (args: string[], env?: Record<string, string>) => h.running(args, env);
 
 beforeAll(async () => {
+  // On an instance of web (the harness's first) with no role attached: logins use its document.
   h = await startHarness();
-  ({ url, home } = h);
-  h.imds.document = await h.f.identity('web');
+  ({ home } = h);
 });
 
 afterAll(() => h.close());
@@ -56,17 +54,7 @@ describe('secrets that follow changes: exec --watch, get --output --watch', () =
   it('exec --watch keeps the child running through failed re-reads, and still follows the next change', async () => {
     await dssss(['put', 'flaky/token', '--roles', 'web'], { input: 'one' });
     const state = { failing: false };
-    const front = await listen((req, res, body) => {
-      if (state.failing) {
-        res.writeHead(503, { 'Content-Type': 'application/json' }).end('{"error":{"code":"unavailable","message":"down for a moment"}}');
-        return;
-      }
-      void fetch(`${url}${req.url}`, {
-        method: req.method,
-        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>,
-        ...(body === '' ? {} : { body }),
-      }).then(async (answer) => res.writeHead(answer.status, { 'Content-Type': answer.headers.get('content-type') ?? 'application/json' }).end(await answer.text()));
-    });
+    const front = await h.front(() => (state.failing ? { status: 503, body: '{"error":{"code":"unavailable","message":"down for a moment"}}' } : undefined));
     const log = join(home, 'flaky.log');
     const script = `require("fs").appendFileSync(${JSON.stringify(log)}, process.env.TOKEN + "\\n"); setInterval(() => {}, 1000)`;
     const exec = running(['exec', '--prefix', 'flaky', '--watch', '--interval', '0.2', '--', process.execPath, '-e', script], { DSSSS_URL: front.url });
@@ -81,7 +69,7 @@ describe('secrets that follow changes: exec --watch, get --output --watch', () =
     } finally {
       exec.child.kill('SIGTERM');
       await exec.exited;
-      front.server.close();
+      front.close();
     }
   });
 

@@ -191,7 +191,7 @@ async function answerQuery(backend: WireBackend, req: IncomingMessage, res: Serv
   }
   const input = queryInput(service, action, form);
   if (!input) return sendError(new AwsError('InvalidAction', `The action ${action} is not valid for this web service (the stand-in's ${service})`), service);
-  const context = service === 'STS' ? await verifySignature(req, body, backend) : {};
+  const context = service === 'STS' ? { ...(await verifySignature(req, body, backend)), accessKeyId: scope![1] } : {};
   await respond(backend, `${service}.${action}`, input, context, req, res, {
     ok: (output) => sendXml(200, service === 'EC2' ? describeInstancesXml(output, requestId) : awsQueryXml(service, action, output, requestId)),
     error: (err) => sendError(err, service),

@@ -55,11 +55,15 @@ export interface InstanceRecord {
   owner: string;
   state: string;
   region: string;
-  role: string;
-  profileArn: string;
   /** ISO 8601, the identity document's pendingTime. */
   launched: string;
-  /** The instance role's credentials (in `credentials`). */
+  /** Its instance profile, the profile's role, and that role's session credentials it holds (in `credentials`); undefined: none attached. */
+  profile: InstanceProfile | undefined;
+}
+
+export interface InstanceProfile {
+  arn: string;
+  role: string;
   accessKeyId: string;
 }
 
@@ -112,6 +116,8 @@ export function emptyWorld(): World {
 
 /** What the transport knows about a call beyond its input: STS's caller, once its signature is checked. */
 export interface CallContext {
+  /** The access key id an STS request's Authorization header names, whether or not the signature holds. */
+  readonly accessKeyId?: string | undefined;
   readonly caller?: StandInCredentials | undefined;
   /** Why the signature was refused: STS answers with it. */
   readonly authError?: AwsError | undefined;
@@ -415,7 +421,7 @@ export class AwsWorld {
     const filters = (input.Filters ?? []).map((f) => ({ name: f.Name ?? '', values: f.Values ?? [] }));
     const matches: Record<string, (i: InstanceRecord, id: string) => string> = {
       'instance-state-name': (i) => i.state,
-      'iam-instance-profile.arn': (i) => i.profileArn,
+      'iam-instance-profile.arn': (i) => i.profile?.arn ?? '',
       'instance-id': (_, id) => id,
       'owner-id': (i) => i.owner,
     };
@@ -434,7 +440,7 @@ export class AwsWorld {
           {
             InstanceId: id,
             State: { Code: STATE_CODES[i.state] ?? 16, Name: i.state },
-            IamInstanceProfile: { Arn: i.profileArn, Id: this.state.profiles.get(i.profileArn.slice(i.profileArn.lastIndexOf('/') + 1))?.id },
+            ...(i.profile ? { IamInstanceProfile: { Arn: i.profile.arn, Id: this.state.profiles.get(i.profile.arn.slice(i.profile.arn.lastIndexOf('/') + 1))?.id } } : {}),
             LaunchTime: new Date(i.launched),
             Placement: { AvailabilityZone: `${i.region}a` },
           },

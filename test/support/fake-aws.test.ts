@@ -317,6 +317,14 @@ describe("STS's signature check", () => {
     expect(await refused({ ...credentials, sessionToken: undefined })).toEqual(['InvalidClientTokenId', 403]);
   });
 
+  it('logs the access key each call was signed with, refused ones included', async () => {
+    const credentials = fake.assumeRole('worker', 'task-keys');
+    const from = fake.stsKeys.length;
+    await getCallerIdentity(aws.url, credentials);
+    await getCallerIdentity(aws.url, { ...credentials, accessKeyId: 'ASIANOBODYNOBODY0000' }).catch(() => undefined);
+    expect(fake.stsKeys.slice(from)).toEqual([credentials.accessKeyId, 'ASIANOBODYNOBODY0000']);
+  });
+
   it('refuses a body other than the one signed', async () => {
     const credentials = fake.assumeRole('worker', 'task-8');
     const login = await signGetCallerIdentity('any', { AWS_ENDPOINT_URL_STS: aws.url }, async () => credentials);
@@ -400,5 +408,50 @@ describe("each instance's IMDS", () => {
     const started = performance.now();
     expect(await identityDocument(aws.imdsUrl(id))).toBe(instance.signedDocument());
     expect(performance.now() - started).toBeGreaterThanOrEqual(145);
+  });
+
+  it('fails only the requests for a path when given one, and logs each request', async () => {
+    const before = fake.imds.requestLog(id).length;
+    fake.imds.fault(id, { kind: 'error', status: 403, count: 1, path: '/latest/dynamic/instance-identity/rsa2048' });
+    await expect(identityDocument(aws.imdsUrl(id), new Backoff({ forMs: 60_000, sleep: async () => undefined }))).rejects.toThrow(/status 403/);
+    expect(await identityDocument(aws.imdsUrl(id))).toBe(instance.signedDocument());
+    expect(fake.imds.requestLog(id).slice(before)).toEqual([
+      'PUT /latest/api/token',
+      'GET /latest/dynamic/instance-identity/rsa2048', // 403, final: no retry however long the budget
+      'PUT /latest/api/token',
+      'GET /latest/dynamic/instance-identity/rsa2048',
+    ]);
+  });
+
+  it('an instance whose role is detached: no profile in EC2, and a 404 for its role, as where none was attached', async () => {
+    const bare = fake.addInstance('i-0ccccccccccccccc3', ACCOUNT, 'web');
+    fake.detachRole(bare.instanceId);
+    const { Reservations } = await new EC2Client(config()).send(new DescribeInstancesCommand({ InstanceIds: [bare.instanceId] }));
+    expect(Reservations?.[0]?.Instances?.[0]).toMatchObject({ InstanceId: bare.instanceId, State: { Name: 'running' } });
+    expect(Reservations?.[0]?.Instances?.[0]?.IamInstanceProfile).toBeUndefined();
+    const imds = new Imds(aws.imdsUrl(bare.instanceId));
+    expect(await imds.roleName(new Backoff({ forMs: 0 }))).toBeUndefined();
+    const session = await (await fetch(`${aws.imdsUrl(bare.instanceId)}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
+    const status = (path: string) => fetch(`${aws.imdsUrl(bare.instanceId)}${path}`, { headers: { 'X-aws-ec2-metadata-token': session } }).then((r) => r.status);
+    expect([await status('/latest/meta-data/iam/info'), await status('/latest/meta-data/iam/security-credentials/web')]).toEqual([404, 404]);
+    expect(await identityDocument(aws.imdsUrl(bare.instanceId))).toBe(bare.signedDocument());
+    // What it held is still a valid session until it expires, as AWS's credentials are.
+    expect((await getCallerIdentity(aws.url, bare.credentials)).Arn).toBe(`arn:aws:sts::${ACCOUNT}:assumed-role/web/${bare.instanceId}`);
+  });
+
+  it("signs documents with a CA given on first use: a local dssss server's, made after serve()", async () => {
+    let server: Awaited<ReturnType<typeof localFixture>> | undefined;
+    const local = new FakeAws({ mock: false, account: ACCOUNT, ca: () => server!.ca });
+    const served = await local.serve();
+    try {
+      server = await localFixture({ AWS_ENDPOINT_URL_STS: served.url });
+      const booted = local.addInstance(local.newInstanceId(), ACCOUNT, 'web');
+      await server.registry.register(booted.instanceId, ACCOUNT, 'web');
+      const login = await server.request('GET', '/v1/auth', { headers: { Authentication: await identityDocument(served.imdsUrl(booted.instanceId)) } });
+      expect([login.status, ((await login.json()) as { role: string }).role]).toEqual([200, 'web']);
+      expect(local.ca).toBe(server.ca);
+    } finally {
+      await served.close();
+    }
   });
 });

@@ -8,6 +8,7 @@
 //
 //   const fake = new FakeAws({ mock: false });
 //   const instance = fake.addInstance(fake.newInstanceId(), fake.account, 'web');  // EC2, IAM, IMDS, STS
+//   fake.detachRole(instanceId);  // as if launched without a role: IMDS answers 404 for one
 //   const task = fake.assumeRole('billing', 'task-1');  // credentials STS knows
 //   fake.createTable('bookkeeping', 'k');
 //   fake.setQuotas(AWS_DEFAULT_QUOTAS, { scale: 10 });  // aws-quotas.ts: token buckets
@@ -15,9 +16,12 @@
 //   const aws = await fake.serve();  // aws.url; aws.imdsUrl(instance.instanceId)
 //   fake.imds.fault(instance.instanceId, { kind: 'error', status: 503, count: 2 });
 //   ... fake.counts()['SSM.GetParameter'] -> { requests, throttled }
+//   ... fake.stsKeys -> the access key id each STS call was signed with
+//   ... fake.imds.requestLog(instance.instanceId) -> ['PUT /latest/api/token', 'GET /latest/...']
 //
 // Every call lands in `calls` ("SSM.GetParameter", ...) and `counts()`; `arm` fails a call
-// of your choosing, mocked or on the wire.
+// of your choosing, mocked or on the wire. Identity documents are signed by the stand-in's
+// own CA, or by one given (`ca`: a local dssss server's development CA, say).
 
 import { randomBytes } from 'node:crypto';
 import { createDevCa, type DevCa } from '../../lambda/identity/dev-ca';
@@ -38,7 +42,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { Quotas, type QuotaOptions, type QuotaTable } from './aws-quotas';
 import { serveAws, TransportFault, type AwsServer } from './aws-wire';
-import { AwsError, AwsWorld, type CallContext, type ParameterVersion, type Service, type StandInCredentials, type World } from './aws-world';
+import { AwsError, AwsWorld, type CallContext, type InstanceRecord, type ParameterVersion, type Service, type StandInCredentials, type World } from './aws-world';
 import { Imds } from './imds';
 
 export { AWS_DEFAULT_QUOTAS, AWS_HIGHER_THROUGHPUT_QUOTAS, type QuotaTable } from './aws-quotas';
@@ -140,8 +144,12 @@ export interface FakeAwsOptions {
   readonly mock?: boolean;
   /** Keep every call's name in `calls` (default true); a long simulation may only want `counts()`. */
   readonly callLog?: boolean;
-  /** The CA that signs identity documents; default a new development CA, made on first use. */
-  readonly ca?: DevCa;
+  /**
+   * The CA that signs identity documents; default a new development CA, made on first use. A
+   * function is asked on first use: a local dssss server's development CA, for a server made
+   * after `serve()` (it needs the stand-in's URL for STS).
+   */
+  readonly ca?: DevCa | (() => DevCa);
 }
 
 export class FakeAws {
@@ -149,7 +157,9 @@ export class FakeAws {
   readonly account: string;
   /** Every call made, in order: "SSM.GetParameter", "KMS.Decrypt", ... (unless `callLog: false`). */
   readonly calls: string[] = [];
-  /** Every instance's IMDS: `imds.fault(id, ...)` makes its next requests slow, 5xx or refused; `imds.requests(id)` counts them. */
+  /** The access key id each STS call was signed with, in order, refused ones included ('' unsigned; unless `callLog: false`). */
+  readonly stsKeys: string[] = [];
+  /** Every instance's IMDS: `imds.fault(id, ...)` makes its next requests (of one path, if given) slow, 4xx/5xx or refused; `imds.requests(id)` counts them, `imds.requestLog(id)` lists them. */
   readonly imds: Imds;
   private readonly world: AwsWorld;
   private readonly callLog: boolean;
@@ -159,19 +169,22 @@ export class FakeAws {
   private fault: { at: number; kind: FaultKind; count: number } | undefined;
   private quotas: Quotas | undefined;
   private readonly latency = new Map<Service, Latency>();
-  private devCa: DevCa | undefined;
+  private devCa: DevCa | (() => DevCa) | undefined;
 
   constructor(options: FakeAwsOptions = {}) {
     this.account = options.account ?? '111122223333';
     this.callLog = options.callLog ?? true;
     this.devCa = options.ca;
     this.world = new AwsWorld(this.account);
-    this.imds = new Imds({
-      instance: (id) => this.world.state.instances.get(id),
-      credentials: (key) => this.world.state.credentials.get(key),
-      profileId: (arn) => this.world.state.profiles.get(arn.slice(arn.lastIndexOf('/') + 1))?.id,
-      ca: () => this.ca,
-    });
+    this.imds = new Imds(
+      {
+        instance: (id) => this.world.state.instances.get(id),
+        credentials: (key) => this.world.state.credentials.get(key),
+        profileId: (arn) => this.world.state.profiles.get(arn.slice(arn.lastIndexOf('/') + 1))?.id,
+        ca: () => this.ca,
+      },
+      this.callLog,
+    );
     if (options.mock ?? true) {
       for (const [client, commands, service] of MOCKED) {
         const mock = mockClient(client as typeof SSMClient);
@@ -185,7 +198,9 @@ export class FakeAws {
 
   /** The CA whose certificate a server must trust (DSSSS_EXTRA_CERTS) to accept the instances' documents. */
   get ca(): DevCa {
-    return (this.devCa ??= createDevCa());
+    const ca = typeof this.devCa === 'function' ? this.devCa() : (this.devCa ?? createDevCa());
+    this.devCa = ca;
+    return ca;
   }
 
   /** Undoes the mocks (a server from `serve` keeps serving until closed). */
@@ -206,6 +221,7 @@ export class FakeAws {
     const service = op.slice(0, op.indexOf('.')) as Service;
     const index = this.requestCount++;
     if (this.callLog) this.calls.push(op);
+    if (this.callLog && service === 'STS') this.stsKeys.push(context.accessKeyId ?? '');
     const count = this.countOf(op);
     count.requests++;
     await this.delay(service);
@@ -307,7 +323,7 @@ export class FakeAws {
     const profileArn = this.world.ensureProfile(role, owner);
     const credentials = this.world.sessionCredentials(role, instanceId, owner);
     const launched = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
-    this.world.state.instances.set(instanceId, { owner, state, region, role, profileArn, launched, accessKeyId: credentials.accessKeyId });
+    this.world.state.instances.set(instanceId, { owner, state, region, launched, profile: { arn: profileArn, role, accessKeyId: credentials.accessKeyId } });
     return {
       instanceId,
       account: owner,
@@ -326,9 +342,22 @@ export class FakeAws {
   }
 
   setInstanceState(instanceId: string, state: string): void {
+    this.instance(instanceId).state = state;
+  }
+
+  /**
+   * Takes the instance's profile away, as DisassociateIamInstanceProfile does: EC2 shows none,
+   * and its IMDS answers 404 for the role and its credentials, as on an instance launched
+   * without a role. The role's session credentials it held stay valid until they expire.
+   */
+  detachRole(instanceId: string): void {
+    this.instance(instanceId).profile = undefined;
+  }
+
+  private instance(instanceId: string): InstanceRecord {
     const instance = this.world.state.instances.get(instanceId);
     if (!instance) throw new Error(`no instance ${instanceId}`);
-    instance.state = state;
+    return instance;
   }
 
   /** Creates (or, called again, deletes and recreates) a role: a new unique id each time. */
@@ -368,6 +397,7 @@ export class FakeAws {
   reset(world: World): void {
     this.world.state = structuredClone(world);
     this.calls.length = 0;
+    this.stsKeys.length = 0;
     this.fault = undefined;
   }
 

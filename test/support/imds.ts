@@ -1,9 +1,11 @@
 // The instance metadata service of every instance in the stand-in's world, IMDSv2 only: a
 // token from PUT /latest/api/token (with its TTL header), then GETs that carry it; without
 // one, 401. Serves the identity document (plain and `rsa2048`, signed by the test's CA), the
-// instance id, region, and the instance role's name and credentials. aws-wire.ts routes
-// `/<instance-id>/latest/...` here, so one server stands in for thousands of instances.
-// A fault hook makes an instance's first N requests slow, 5xx or refused.
+// instance id, region, and the instance role's name and credentials (404 on an instance with
+// no profile attached, as IMDS answers there). aws-wire.ts routes `/<instance-id>/latest/...`
+// here, so one server stands in for thousands of instances. A fault hook makes an instance's
+// next N requests (of one path, if given) slow, 4xx/5xx or refused; each instance's requests
+// are counted and, unless the stand-in keeps no call log, logged.
 
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +19,8 @@ export interface ImdsFault {
   readonly count: number;
   readonly delayMs?: number;
   readonly status?: number;
+  /** Only requests for this path (what follows the instance's base URL: `/latest/...`) are hit and counted; default: any. */
+  readonly path?: string;
 }
 
 export interface ImdsSource {
@@ -57,10 +61,15 @@ export class Imds {
   private readonly tokens = new Map<string, { instanceId: string; expires: number }>();
   private readonly faults = new Map<string, { fault: ImdsFault; remaining: number }>();
   private readonly requestCounts = new Map<string, number>();
+  private readonly requestLogs = new Map<string, string[]>();
   /** The rsa2048 signature of each document served, since an RSA signature costs a millisecond or two. */
   private readonly signed = new Map<string, string>();
 
-  constructor(private readonly source: ImdsSource) {}
+  /** `log`: keep each request's method and path (`requestLog`); a long simulation may not want them. */
+  constructor(
+    private readonly source: ImdsSource,
+    private readonly log = true,
+  ) {}
 
   fault(instanceId: string, fault: ImdsFault | undefined): void {
     if (fault === undefined) this.faults.delete(instanceId);
@@ -70,6 +79,11 @@ export class Imds {
   /** Requests an instance's IMDS has received, faulted ones included. */
   requests(instanceId: string): number {
     return this.requestCounts.get(instanceId) ?? 0;
+  }
+
+  /** Those requests as `METHOD /latest/...` (the path after the instance's base URL), oldest first; empty without the log. */
+  requestLog(instanceId: string): string[] {
+    return [...(this.requestLogs.get(instanceId) ?? [])];
   }
 
   /** The rsa2048 document, base64 in lines of 64 as IMDS serves it. */
@@ -94,8 +108,13 @@ export class Imds {
   /** One request for `instanceId`'s IMDS; `path` is what follows the instance's base URL. */
   async serve(instanceId: string, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requestCounts.set(instanceId, this.requests(instanceId) + 1);
+    if (this.log) {
+      const log = this.requestLogs.get(instanceId) ?? [];
+      log.push(`${req.method} ${path}`);
+      this.requestLogs.set(instanceId, log);
+    }
     const pending = this.faults.get(instanceId);
-    if (pending && pending.remaining > 0) {
+    if (pending && pending.remaining > 0 && (pending.fault.path === undefined || pending.fault.path === path)) {
       pending.remaining--;
       const { fault } = pending;
       if (fault.kind === 'refuse') {
@@ -125,7 +144,8 @@ export class Imds {
     const session = this.tokens.get(String(req.headers['x-aws-ec2-metadata-token'] ?? ''));
     if (!session || session.instanceId !== instanceId || session.expires < Date.now()) return text(res, 401, 'Unauthorized');
 
-    const credentials = this.source.credentials(instance.accessKeyId);
+    const profile = instance.profile;
+    const credentials = profile && this.source.credentials(profile.accessKeyId);
     const rolePath = '/latest/meta-data/iam/security-credentials/';
     switch (path) {
       case '/latest/dynamic/instance-identity/document':
@@ -137,11 +157,12 @@ export class Imds {
       case '/latest/meta-data/placement/region':
         return text(res, 200, instance.region);
       case '/latest/meta-data/iam/info':
-        return text(res, 200, JSON.stringify({ Code: 'Success', LastUpdated: instance.launched, InstanceProfileArn: instance.profileArn, InstanceProfileId: this.source.profileId(instance.profileArn) }), 'application/json');
+        if (!profile) return text(res, 404, 'Not Found');
+        return text(res, 200, JSON.stringify({ Code: 'Success', LastUpdated: instance.launched, InstanceProfileArn: profile.arn, InstanceProfileId: this.source.profileId(profile.arn) }), 'application/json');
       case rolePath:
-        return credentials ? text(res, 200, instance.role) : text(res, 404, 'Not Found');
+        return profile && credentials ? text(res, 200, profile.role) : text(res, 404, 'Not Found');
     }
-    if (path === rolePath + instance.role && credentials) {
+    if (profile && credentials && path === rolePath + profile.role) {
       return text(
         res,
         200,
