@@ -36,10 +36,10 @@ function launch(state = 'running') {
   return { instance, identity: { instanceId: instance.instanceId, accountId: ACCOUNT, region: 'us-east-1' } };
 }
 
-/** Changes what the stand-in's world holds for an instance (a profile with a path, none at all). */
-function editInstance(instanceId: string, change: (record: { profileArn: string }) => void) {
+/** Changes what the stand-in's world holds for an instance's profile (a path in its ARN). */
+function editProfile(instanceId: string, change: (profile: { arn: string }) => void) {
   const state = fake.snapshot();
-  change(state.instances.get(instanceId)!);
+  change(state.instances.get(instanceId)!.profile!);
   fake.reset(state);
 }
 
@@ -64,7 +64,7 @@ describe('EC2 role resolver', () => {
 
   it('reads the profile name after a path', async () => {
     const { instance, identity } = launch();
-    editInstance(instance.instanceId, (record) => (record.profileArn = `arn:aws:iam::${ACCOUNT}:instance-profile/team/web-profile`));
+    editProfile(instance.instanceId, (profile) => (profile.arn = `arn:aws:iam::${ACCOUNT}:instance-profile/team/web-profile`));
     expect(await resolver().resolveRole(identity)).toEqual({ role: 'web', roleId: instance.roleId });
   });
 
@@ -94,7 +94,7 @@ describe('EC2 role resolver', () => {
 
   it('refuses an instance with no instance profile', async () => {
     const { instance, identity } = launch();
-    editInstance(instance.instanceId, (record) => (record.profileArn = ''));
+    fake.detachRole(instance.instanceId);
     await expect(resolver().resolveRole(identity)).rejects.toMatchObject({ code: 'invalid_credentials', message: 'instance has no IAM instance profile' });
   });
 
