@@ -46,6 +46,11 @@ export interface SimulationOptions {
   /** Boots per scenario as a fraction of the scenario's own (1: as specified); a smaller one is a rehearsal. */
   readonly fraction: number;
   readonly log: (line: string) => void;
+  /**
+   * Where per-instance bookkeeping lives: the table the stack creates (the default), or,
+   * for comparison, Parameter Store and EC2, as without DSSSS_BOOKKEEPING_TABLE.
+   */
+  readonly bookkeeping?: 'table' | 'parameter-store';
 }
 
 export interface ScenarioResult {
@@ -124,7 +129,7 @@ export async function simulate(
     DSSSS_DISTINGUISHED_ROLES: 'none',
     DSSSS_WRITER_ROLES: '*',
     DSSSS_SERVER_ID: SERVER_ID,
-    DSSSS_BOOKKEEPING_TABLE: TABLE,
+    ...(options.bookkeeping === 'parameter-store' ? {} : { DSSSS_BOOKKEEPING_TABLE: TABLE }),
     DSSSS_EXTRA_CERTS: fake.ca.certPem,
     DSSSS_AUDIT_LOG: 'off',
     DSSSS_METRICS: 'off',
