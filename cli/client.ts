@@ -6,6 +6,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createFileExclusive } from '../lambda/adapters/files';
+import type { ListEntry } from '../lambda/core/service';
 import { parseSecretName } from '../lambda/core/names';
 import { credentialsFromEnv, hasNonInstanceCredentials, profileCredentials, signGetCallerIdentity, type CredentialsProvider } from './credentials';
 import { codeForStatus, DssssClientError, isServerErrorCode } from './errors';
@@ -72,14 +73,8 @@ export interface Secret {
   readonly roles: readonly string[];
 }
 
-/** A listed name; the rest only for secrets the caller may read (not for names a distinguished role may only list). */
-export interface ListEntry {
-  readonly name: string;
-  readonly version?: number;
-  readonly updated?: string;
-  readonly by?: { readonly role: string; readonly principal: string };
-  readonly roles?: readonly string[];
-}
+/** A listed name; the rest only for secrets the caller may read (the server's own type: one contract). */
+export type { ListEntry } from '../lambda/core/service';
 
 export interface HistoryEntry {
   readonly version: number;

@@ -4,8 +4,7 @@
 // endpoint, a web identity token and profiles through the SDK's providers given that
 // environment's values; an EC2 instance's role through the client's own IMDS (cli/imds.ts).
 
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { signedPostHeaders, signerFor } from '../lambda/adapters/sigv4';
 import { DssssClientError } from './errors';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -145,18 +144,7 @@ export async function signPost(
     if (err instanceof DssssClientError) throw err;
     throw new DssssClientError('no_credentials', `no AWS credentials to sign with (${reason(err)})`);
   }
-  const signer = new SignatureV4({ credentials: identity, region, service, sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port ? { port: Number(url.port) } : {}),
-    path: url.pathname,
-    query: {},
-    headers: { host: url.host, ...headers },
-    body,
-  });
-  return signed.headers;
+  return signedPostHeaders(signerFor(identity, region, service), url, headers, body);
 }
 
 /**

@@ -8,13 +8,13 @@
 // left to the caller at once; a deadline per attempt; errors named by their AWS code, so
 // aws-errors.ts maps them as before.
 
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import type { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { XMLParser } from 'fast-xml-parser';
 import { memoize } from '../core/memo';
 import { CONNECTION_TIMEOUT_MS, MAX_ATTEMPTS, REQUEST_TIMEOUT_MS } from './aws-client';
 import { KeepAliveAgents, post } from './http-post';
+import { signedPostHeaders, signerFor } from './sigv4';
 
 /** The AWS settings the query clients take from the environment, as the SDK reads them. */
 export interface QueryEnvironment {
@@ -194,24 +194,15 @@ export class AwsQueryClient {
 
   private async resolve(): Promise<{ endpoint: QueryEndpoint; signer: SignatureV4 }> {
     const endpoint = queryEndpoint(this.service, await this.options.region(), this.options.env ?? process.env);
-    const signer = new SignatureV4({ credentials: this.options.credentials, region: endpoint.signingRegion, service: this.service, sha256: Hash.bind(null, 'sha256') });
+    const signer = signerFor(this.options.credentials, endpoint.signingRegion, this.service);
     return { endpoint, signer };
   }
 
   private async attempt(endpoint: QueryEndpoint, signer: SignatureV4, body: string): Promise<QueryXml> {
     const { url } = endpoint;
     // A credentials failure (CredentialsProviderError) propagates as the SDK's would.
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname,
-      query: {},
-      headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) },
-      body,
-    });
-    const { status, text } = await post(url, signed.headers, body, this.agents, {
+    const headers = await signedPostHeaders(signer, url, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', 'content-length': String(Buffer.byteLength(body)) }, body);
+    const { status, text } = await post(url, headers, body, this.agents, {
       connectionTimeoutMs: this.connectionTimeoutMs,
       requestTimeoutMs: this.requestTimeoutMs,
       maxResponseBytes: MAX_RESPONSE_BYTES,
