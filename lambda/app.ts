@@ -36,8 +36,10 @@ const RestoreBody = z.strictObject({
   records: z
     .array(z.strictObject({ seq: z.int().check(z.positive()), record: z.string().check(z.maxLength(8192)) }))
     .check(z.minLength(1), z.maxLength(MAX_VERSIONS)),
+  head: z.strictObject({ kid: z.string().check(z.maxLength(64)), mac: z.string().check(z.regex(/^[A-Za-z0-9_-]{43}$/)) }),
 });
-const RESTORE_SHAPE = 'body must be JSON {"sealKeys": {...}, "name": "<name>", "records": [{"seq": N, "record": "..."}, ...]} (one secret of dssss admin backup)';
+const RESTORE_SHAPE =
+  'body must be JSON {"sealKeys": {...}, "name": "<name>", "records": [{"seq": N, "record": "..."}, ...], "head": {"kid", "mac"}} (one secret of dssss admin backup)';
 
 /** What a shell (the local server, the Lambda handler) tells the app about a request, and nothing else. */
 export interface RequestContext {
@@ -302,10 +304,10 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     const caller = await authenticate(c);
     const parsed = RestoreBody.safeParse(parseJson(await readBody(c), RESTORE_SHAPE));
     if (!parsed.success) throw badRequest(`${RESTORE_SHAPE}: unexpected field or type at "${parsed.error.issues[0]?.path.join('.') ?? ''}"`);
-    const { sealKeys, name, records } = parsed.data;
+    const { sealKeys, name, records, head } = parsed.data;
     c.get('audit').name = parseSecretName(name);
     if (records.some((r, i) => i > 0 && r.seq <= records[i - 1]!.seq)) throw badRequest(`${RESTORE_SHAPE}: records in the order of their seq, each once`);
-    const result = await admin.restoreBackup(caller, sealKeys, { name, records });
+    const result = await admin.restoreBackup(caller, sealKeys, { name, records, head });
     c.get('audit').version = result.version;
     return c.json(result);
   });

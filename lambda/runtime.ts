@@ -114,6 +114,7 @@ export async function createRuntime(config: Config, overrides: Overrides = {}): 
     clock,
     tokenTtlSeconds: config.tokenTtlSeconds,
     instances: backends.bookkeeping ? livenessByEvents(backends.bookkeeping) : livenessByResolver(backends.roles),
+    instanceRoles: livenessByResolver(backends.roles),
     nonces: config.nonceMode === 'off' ? undefined : new NonceBindings(bindings(config, backends), config.nonceMode, nonceCache(config, clock)),
     maxDocumentAgeSeconds: config.maxDocumentAgeSeconds,
     directory: backends.directory,

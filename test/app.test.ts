@@ -531,7 +531,8 @@ describe('rewrap, interrupted', () => {
 });
 
 describe('admin backup and restore-backup', () => {
-  type Page = { sealKeys: Record<string, string>; secrets: { name: string; records: { seq: number; record: string }[] }[]; next?: string };
+  type Secret = { name: string; records: { seq: number; record: string }[]; head: { kid: string; mac: string } };
+  type Page = { sealKeys: Record<string, string>; secrets: Secret[]; next?: string };
   async function backupAll(token: string): Promise<Page> {
     const all: Page = { sealKeys: {}, secrets: [] };
     let next: string | undefined;
@@ -546,7 +547,7 @@ describe('admin backup and restore-backup', () => {
     return all;
   }
   const restore = (token: string, backup: Page, name: string) =>
-    f.request('POST', '/v1/admin/restore-backup', { token, body: { sealKeys: backup.sealKeys, name, records: backup.secrets.find((s) => s.name === name)!.records } });
+    f.request('POST', '/v1/admin/restore-backup', { token, body: { sealKeys: backup.sealKeys, ...backup.secrets.find((s) => s.name === name)! } });
   const versionsOf = async (token: string, name: string) =>
     ((await (await f.request('GET', `/v1/secret/${name}/versions`, { token })).json()) as { versions: unknown[] }).versions;
 
@@ -598,16 +599,46 @@ describe('admin backup and restore-backup', () => {
     const admin = await f.login('dssssadmin');
     await put(await f.login('web'), 'bk/x', 'x', ['web']);
     const backup = await backupAll(admin);
-    const records = backup.secrets.find((s) => s.name === 'bk/x')!.records;
+    const { records, head } = backup.secrets.find((s) => s.name === 'bk/x')!;
     const tampered = records.map((r) => ({ ...r, record: `${r.record.slice(0, -8)}AAAAAAAA` }));
     const send = (body: unknown) => f.request('POST', '/v1/admin/restore-backup', { token: admin, body });
     // Another name for the same records: they are bound to their name.
-    expect(await errorOf(await send({ sealKeys: backup.sealKeys, name: 'bk/y', records }))).toMatchObject({ status: 400, message: expect.stringMatching(/do not open/) });
-    expect((await send({ sealKeys: backup.sealKeys, name: 'bk/x', records: tampered })).status).toBe(400);
+    expect(await errorOf(await send({ sealKeys: backup.sealKeys, name: 'bk/y', records, head }))).toMatchObject({ status: 400, message: expect.stringMatching(/not whole as it was taken/) });
+    expect((await send({ sealKeys: backup.sealKeys, name: 'bk/x', records: tampered, head })).status).toBe(400);
     expect((await f.request('GET', '/v1/secret/bk/y', { token: admin })).status).toBe(404);
-    for (const body of [{}, { sealKeys: {}, name: 'bk/y', records }, { sealKeys: { other: 'x' }, name: 'bk/y', records }, { sealKeys: backup.sealKeys, name: '../y', records }, { sealKeys: backup.sealKeys, name: 'bk/y', records: [] }]) {
+    for (const body of [
+      {},
+      { sealKeys: {}, name: 'bk/y', records, head },
+      { sealKeys: { other: 'x' }, name: 'bk/y', records, head },
+      { sealKeys: backup.sealKeys, name: '../y', records, head },
+      { sealKeys: backup.sealKeys, name: 'bk/y', records: [], head },
+      { sealKeys: backup.sealKeys, name: 'bk/x', records },
+    ]) {
       expect((await send(body)).status, JSON.stringify(body).slice(0, 60)).toBe(400);
     }
+  });
+});
+
+describe('admin restore-backup, abused', () => {
+  it('will not make an older version the newest by leaving later records out of a backup (an admin reading what it was removed from)', async () => {
+    const [web, admin] = [await f.login('web'), await f.login('dssssadmin')];
+    await put(web, 'bk/pw', 'old-password', ['web', 'dssssadmin']);
+    await put(web, 'bk/pw', 'new-password', ['web']);
+    expect((await f.request('GET', '/v1/secret/bk/pw?version=1', { token: admin })).status).toBe(404);
+    const backup = (await (await f.request('GET', '/v1/admin/backup', { token: admin })).json()) as {
+      sealKeys: Record<string, string>;
+      secrets: { name: string; records: { seq: number; record: string }[]; head: { kid: string; mac: string } }[];
+    };
+    const secret = backup.secrets.find((s) => s.name === 'bk/pw')!;
+    expect((await f.request('DELETE', '/v1/secret/bk/pw?purge=true', { token: admin })).status).toBe(204);
+    const cut = await f.request('POST', '/v1/admin/restore-backup', { token: admin, body: { sealKeys: backup.sealKeys, ...secret, records: secret.records.slice(0, 1) } });
+    expect(await errorOf(cut)).toMatchObject({ status: 400, message: expect.stringMatching(/not whole as it was taken/) });
+    expect((await f.request('GET', '/v1/secret/bk/pw', { token: admin })).status).toBe(404);
+    // The whole backup restores, and its newest roles govern: still not the admin's to read.
+    const whole = await f.request('POST', '/v1/admin/restore-backup', { token: admin, body: { sealKeys: backup.sealKeys, ...secret } });
+    expect(await whole.json()).toMatchObject({ status: 'restored', version: 2 });
+    expect((await f.request('GET', '/v1/secret/bk/pw?version=1', { token: admin })).status).toBe(404);
+    expect(await (await f.request('GET', '/v1/secret/bk/pw', { token: web })).json()).toMatchObject({ secret: 'new-password', version: 2 });
   });
 });
 

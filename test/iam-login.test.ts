@@ -9,6 +9,7 @@ import { HttpStsGateway } from '../lambda/adapters/sts-http';
 import { createApp } from '../lambda/app';
 import { ConfigError, loadConfig } from '../lambda/config';
 import { createRuntime } from '../lambda/runtime';
+import { DssssError } from '../lambda/core/errors';
 import { recordStateChange } from '../lambda/instance-events';
 import type { StsGateway } from '../lambda/ports';
 import { MemoryBookkeeping } from './core/fakes';
@@ -110,7 +111,7 @@ describe('POST /v1/auth/iam', () => {
     expect((await iamLogin(await body())).status).toBe(200);
   });
 
-  it('with a bookkeeping table: instance role credentials are refused once EC2 reports the instance stopped or terminated, without an EC2 call', async () => {
+  it('with a bookkeeping table: instance role credentials are refused once EC2 reports the instance stopped or terminated; EC2 is asked only to bind', async () => {
     const bookkeeping = new MemoryBookkeeping();
     const resolveRole = vi.fn(async () => ({ role: 'webapp' }));
     const tabled = await localFixture(
@@ -133,7 +134,34 @@ describe('POST /v1/auth/iam', () => {
     // A late report of an earlier state does not undo the termination.
     await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:30:00Z'), bookkeeping);
     expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(401);
-    expect(resolveRole).not.toHaveBeenCalled();
+    // EC2 was asked once: to prove the session's role was the instance's before binding its nonce.
+    expect(resolveRole).toHaveBeenCalledTimes(1);
+  });
+
+  it("refuses to bind an instance's nonce for a session of another role or account named after it (pre-binding locks the instance out)", async () => {
+    const bookkeeping = new MemoryBookkeeping();
+    const victim = 'i-0ccccccccccccccc3';
+    // EC2's answer: the instance runs as webapp in 111122223333; any other account does not have it.
+    const resolveRole = vi.fn(async (identity: { instanceId: string; accountId: string }) => {
+      if (identity.accountId !== '111122223333') throw new DssssError('invalid_credentials', 'instance not found in this account and Region', undefined, { reason: 'unknown_instance' });
+      return { role: 'webapp' };
+    });
+    const tabled = await localFixture(
+      { AWS_ENDPOINT_URL_STS: endpoint, DSSSS_SERVER_ID: SERVER_ID, DSSSS_ALLOWED_ACCOUNTS: '111122223333,444455556666' },
+      { bookkeeping, roles: { resolveRole } },
+    );
+    const attackerNonce = { 'X-Dssss-Nonce': 'a'.repeat(24) };
+    for (const [account, role] of [['111122223333', 'intruder'], ['444455556666', 'webapp']]) {
+      Object.assign(sts, { arn: `arn:aws:sts::${account}:assumed-role/${role}/${victim}`, account });
+      const refused = await errorOf(await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: attackerNonce }));
+      expect(refused.status, `${account}:${role}`).toBe(401);
+      expect(bookkeeping.values.size, `${account}:${role} bound nothing`).toBe(0);
+    }
+    // The instance's own role binds its own nonce, and logs in with it from then on.
+    Object.assign(sts, { arn: `arn:aws:sts::111122223333:assumed-role/webapp/${victim}`, account: '111122223333' });
+    const own = { 'X-Dssss-Nonce': 'o'.repeat(24) };
+    expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: own })).status).toBe(200);
+    expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: own })).status).toBe(200);
   });
 
   it('forwards the signed request to STS and issues a token for the role in the answer', async () => {

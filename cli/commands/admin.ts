@@ -82,7 +82,7 @@ interface BackupFile {
   version: 1;
   created: string;
   sealKeys: Record<string, string>;
-  secrets: { name: string; records: { seq: number; record: string }[] }[];
+  secrets: { name: string; records: { seq: number; record: string }[]; head: { kid: string; mac: string } }[];
 }
 
 /**
@@ -186,7 +186,7 @@ async function restoreBackup(client: DssssClient, path: string, rate: number, io
       let status: 'restored' | 'unchanged' | 'conflict' | undefined;
       for (;;) {
         const started = Date.now();
-        const answer = (await client.request('POST', '/v1/admin/restore-backup', { body: { sealKeys: file.sealKeys, name: secret.name, records: secret.records } })) as { status: 'restored' | 'unchanged' | 'conflict'; written: number; remaining: number };
+        const answer = (await client.request('POST', '/v1/admin/restore-backup', { body: { sealKeys: file.sealKeys, name: secret.name, records: secret.records, head: secret.head } })) as { status: 'restored' | 'unchanged' | 'conflict'; written: number; remaining: number };
         if (status === undefined || answer.status === 'restored') status = answer.status;
         if (answer.remaining === 0) break;
         const due = (answer.written / rate) * 1000 - (Date.now() - started);

@@ -25,7 +25,9 @@ export class Ec2RoleResolver implements RoleResolver {
   ) {}
 
   async resolveRole(identity: InstanceIdentity): Promise<ResolvedRole> {
-    const cached = this.instances.get(identity.instanceId);
+    // Keyed by the account the caller claims too: a hit must never skip the owner check below.
+    const key = `${identity.accountId}:${identity.instanceId}`;
+    const cached = this.instances.get(key);
     if (cached !== undefined) return cached;
 
     let reservation: Record<string, unknown> | undefined;
@@ -38,8 +40,7 @@ export class Ec2RoleResolver implements RoleResolver {
     }
     const instance = items(reservation?.instancesSet, 'item').find((i) => text(i.instanceId) === identity.instanceId);
     if (!instance) throw invalidCredentials('instance not found in this account and Region', 'unknown_instance');
-    const owner = text(reservation?.ownerId);
-    if (owner !== undefined && owner !== identity.accountId) {
+    if (text(reservation?.ownerId) !== identity.accountId) {
       throw invalidCredentials('the document\'s account is not the instance\'s account', 'account_mismatch');
     }
     if (text(at(instance, 'instanceState', 'name')) !== 'running') throw invalidCredentials('instance is not running', 'instance_not_running');
@@ -48,7 +49,7 @@ export class Ec2RoleResolver implements RoleResolver {
 
     const role = this.profiles.get(profileArn) ?? (await this.profileRole(profileArn));
     this.profiles.set(profileArn, role);
-    this.instances.set(identity.instanceId, role);
+    this.instances.set(key, role);
     return role;
   }
 

@@ -3,7 +3,8 @@
 // paces and resumes), and retire a key once nothing kept needs it. And backups: every
 // sealed record and the wrapped seal keys out, and back in without overwriting newer versions.
 
-import { recordKid } from './envelope';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { recordKid, type SealKey } from './envelope';
 import { badRequest, conflict, DssssError, notFound } from './errors';
 import { Ledger, LostRace, type Head } from './ledger';
 import type { Caller, Policy } from './policy';
@@ -29,6 +30,18 @@ export const RESTORE_WRITES_PER_CALL = 5;
 export interface BackupSecret {
   readonly name: string;
   readonly records: readonly StoredRecord[];
+  /**
+   * The backup's seal on the name's newest record as it was backed up (a MAC under a key only
+   * the function can derive): a restore must bring that record back as the newest, never an
+   * older one picked out of the backup.
+   */
+  readonly head: BackupHead;
+}
+
+export interface BackupHead {
+  /** The seal key whose derived key made the MAC. */
+  readonly kid: string;
+  readonly mac: string;
 }
 
 export interface BackupPage {
@@ -157,7 +170,13 @@ export class AdminService {
     this.deps.policy.assertDistinguished(caller, 'back up the store');
     const sealKeys = Object.fromEntries(await this.deps.keys.storedSlots());
     const page = await this.deps.store.list('', BACKUP_PAGE, cursor, { fresh: true });
-    const secrets = await Promise.all(page.entries.map(async (e) => ({ name: e.name, records: await this.deps.store.history(e.name) })));
+    const { current } = await this.deps.keys.ring();
+    const secrets = await Promise.all(
+      page.entries.map(async (e) => {
+        const records = await this.deps.store.history(e.name);
+        return { name: e.name, records, head: { kid: current.id, mac: headMac(current, e.name, records.at(-1)) } };
+      }),
+    );
     return { sealKeys, secrets, ...(page.next === undefined ? {} : { next: page.next }) };
   }
 
@@ -180,6 +199,14 @@ export class AdminService {
       this.deps.wrapper,
       this.deps.clock,
     );
+    // The newest record given must be the one backed up: leaving later records out would
+    // make an older version (older roles, an older value) the newest again.
+    const sealer = (await ring.ring()).keys.get(secret.head.kid);
+    const expected = sealer === undefined ? undefined : Buffer.from(headMac(sealer, name, latestOf(secret.records)), 'base64url');
+    const given = Buffer.from(secret.head.mac, 'base64url');
+    if (expected === undefined || expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      throw badRequest(`the backup of ${name} is not whole as it was taken: its newest record is missing or altered`);
+    }
     const source = new Ledger(backupStore(secret), ring, this.deps.policy.config.homeAccount);
     let wanted: Head[];
     try {
@@ -225,6 +252,18 @@ export class AdminService {
   private now(): string {
     return new Date(this.deps.clock.now()).toISOString();
   }
+}
+
+const BACKUP_MAC_LABEL = 'dssss backup head key v1';
+
+/** HMAC-SHA256, under a key derived from the seal key, of the name and its newest record (none: an empty one). */
+function headMac(sealKey: SealKey, name: string, head: StoredRecord | undefined): string {
+  const key = hkdfSync('sha256', sealKey.key, new Uint8Array(0), BACKUP_MAC_LABEL, 32);
+  return createHmac('sha256', Buffer.from(key)).update(`${name}\n${head?.seq ?? 0}\n${head?.record ?? ''}`).digest('base64url');
+}
+
+function latestOf(records: readonly StoredRecord[]): StoredRecord | undefined {
+  return records.reduce<StoredRecord | undefined>((latest, r) => (latest === undefined || r.seq > latest.seq ? r : latest), undefined);
 }
 
 /** The same version: what it says and who wrote it when (a re-sealed copy is the same version). */

@@ -29,8 +29,12 @@ export class NonceBindings {
     private readonly seen?: ExpiringCache<string>,
   ) {}
 
-  /** Throws unless this login may proceed: the instance's bound nonce matches, or there is none to match. */
-  async check(instanceId: string, nonce: string | undefined): Promise<void> {
+  /**
+   * Throws unless this login may proceed: the instance's bound nonce matches, or there is none
+   * to match. `beforeBind`: what must hold before this login may bind the instance (claim it
+   * for good); it throws if not.
+   */
+  async check(instanceId: string, nonce: string | undefined, beforeBind?: () => Promise<void>): Promise<void> {
     if (nonce !== undefined && !NONCE_PATTERN.test(nonce)) throw badRequest('X-Dssss-Nonce: 16 to 128 characters of A-Z a-z 0-9 _ -');
     // The id comes from a verified document, but it also names a stored key: only the real shape will do.
     if (!INSTANCE_ID.test(instanceId)) throw invalidCredentials('the document names no valid instance id', 'bad_document');
@@ -45,6 +49,7 @@ export class NonceBindings {
       return;
     }
     // First login with a nonce: bind it. If another login bound one meanwhile, that one rules.
+    await beforeBind?.();
     const mine = binding(nonce);
     if (await this.store.createIfAbsent(key, mine)) {
       this.seen?.set(key, mine);

@@ -41,6 +41,8 @@ export interface ServiceDeps {
   readonly tokenTtlSeconds: number;
   /** Whether the instance an IAM session is named after still runs (its role credentials outlive it). */
   readonly instances: InstanceLiveness;
+  /** Whether the instance runs as this role in this account, asked of EC2 (the role resolver). */
+  readonly instanceRoles: InstanceLiveness;
   /** Binds an instance's first login to a client nonce; undefined: off. */
   readonly nonces?: NonceBindings | undefined;
   /** Refuse documents whose pendingTime is older than this; undefined: no limit. */
@@ -140,8 +142,12 @@ export class SecretService {
     const principal = principalFromArn(identity, iam.config.partition, iam.config.iamUsers);
     this.assertAllowedAccount(principal.account);
     if (principal.session !== undefined && INSTANCE_ID.test(principal.session)) {
-      await this.deps.instances.assertRunning(principal.session, principal.account, principal.role);
-      await this.deps.nonces?.check(principal.session, nonce);
+      const instanceId = principal.session;
+      await this.deps.instances.assertRunning(instanceId, principal.account, principal.role);
+      // Anyone who may assume a role can name its session after any instance: binding the
+      // instance's nonce (claiming it for good) takes proof that this is the instance's own
+      // role in its own account (EC2, once per instance and container).
+      await this.deps.nonces?.check(instanceId, nonce, () => this.deps.instanceRoles.assertRunning(instanceId, principal.account, principal.role));
     }
     return this.issue({ account: principal.account, role: principal.role, roleId: principal.roleId, principal: principal.principal }, 'iam');
   }

@@ -110,6 +110,13 @@ describe('EC2 role resolver', () => {
     await expect(resolver().resolveRole({ ...identity, accountId: '444455556666' })).rejects.toMatchObject({ code: 'invalid_credentials' });
   });
 
+  it('refuses another account claiming an instance this container has cached: the cache never skips the owner check', async () => {
+    const { identity } = launch();
+    const r = resolver();
+    await r.resolveRole(identity);
+    await expect(r.resolveRole({ ...identity, accountId: '444455556666' })).rejects.toMatchObject({ code: 'invalid_credentials', detail: { reason: 'account_mismatch' } });
+  });
+
   it('leaves a throttle to the caller at once: a 429, one request, and the refusal is not cached', async () => {
     const { identity } = launch();
     fake.arm('throttle', 0);

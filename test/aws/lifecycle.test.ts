@@ -144,7 +144,7 @@ describe('history, soft delete, rotation, backups and change events on the AWS s
     expect(backup.secrets.map((s: { name: string; records: unknown[] }) => [s.name, s.records.length])).toEqual([['bak/many', 6]]);
     expect(JSON.stringify(backup)).not.toMatch(/"m\d"/);
     await call(app, 'DELETE', '/v1/secret/bak/many?purge=true', admin);
-    const body = { sealKeys: backup.sealKeys, name: 'bak/many', records: backup.secrets[0].records };
+    const body = { sealKeys: backup.sealKeys, ...backup.secrets[0] };
     expect(await json(call(app, 'POST', '/v1/admin/restore-backup', admin, body))).toEqual({ status: 'restored', written: 5, remaining: 1, version: 5 });
     expect(await json(call(app, 'POST', '/v1/admin/restore-backup', admin, body))).toEqual({ status: 'restored', written: 1, remaining: 0, version: 6 });
     expect(await json(call(app, 'POST', '/v1/admin/restore-backup', admin, body))).toEqual({ status: 'unchanged', written: 0, remaining: 0, version: 6 });
