@@ -17,6 +17,7 @@ const ISOLATED = [
   'test/adapters/ec2-roles.test.ts',
   'test/adapters/ssm-store.test.ts',
   'test/adapters/read-cache.test.ts',
+  'test/adapters/dynamo-bookkeeping.test.ts',
   'test/support/fake-aws-app.test.ts',
 ];
 

@@ -97,9 +97,9 @@ export interface DssssStackProps extends StackProps {
   /** The account's Lambda concurrency quota, for the alarm at 80 % of it. Default: 1000. */
   readonly concurrencyLimit?: number;
   /**
-   * Upgrading a deployment that bound nonces before the bookkeeping table existed: a binding
-   * missing from the table is looked up in Parameter Store and moved over
-   * (DSSSS_LEGACY_NONCE_BINDINGS). Default: false.
+   * Nonce bindings an earlier release kept in Parameter Store (DSSSS_LEGACY_NONCE_BINDINGS): a
+   * binding missing from the table is looked up there and moved over. true: always; false:
+   * never. Default: only if the deployment has any there (looked up once).
    */
   readonly legacyNonceBindings?: boolean;
 }
@@ -178,9 +178,10 @@ export class DssssStack extends Stack {
             }),
             new iam.PolicyStatement({
               sid: 'ListAllSecrets',
-              // Listing everything asks GetParametersByPath for the tree's root itself.
+              // Listing everything asks GetParametersByPath for the tree's root itself; the meta
+              // tree's root once per deployment, whether an earlier release left nonce bindings there.
               actions: ['ssm:GetParametersByPath'],
-              resources: [parameterArn(`${prefix}secrets`)],
+              resources: [parameterArn(`${prefix}secrets`), parameterArn(`${prefix}meta`)],
             }),
             new iam.PolicyStatement({
               sid: 'ReadBookkeeping',
@@ -541,7 +542,7 @@ interface Settings {
   /** DSSSS_DEPLOYMENT: the stack's name, so each deployment's metrics are its own. */
   readonly deployment: string;
   readonly concurrencyLimit: number;
-  readonly legacyNonceBindings: boolean;
+  readonly legacyNonceBindings: boolean | undefined;
 }
 
 function validate(props: DssssStackProps, stackName: string): Settings {
@@ -603,7 +604,7 @@ function validate(props: DssssStackProps, stackName: string): Settings {
     eventBus: props.changeEvents === true ? `dssss-${stackName}` : undefined,
     deployment: stackName,
     concurrencyLimit: positive('concurrencyLimit', props.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT),
-    legacyNonceBindings: props.legacyNonceBindings ?? false,
+    legacyNonceBindings: props.legacyNonceBindings,
   };
   if (props.alarmTopicArn !== undefined && props.alarmEmail !== undefined) {
     throw new StackSettingsError('alarmTopicArn and alarmEmail: give one of them (the topic, or an address for a new topic)');
@@ -647,7 +648,7 @@ function environment(settings: Settings, keyArn: string, bookkeepingTable?: stri
     DSSSS_DEPLOYMENT: settings.deployment,
   };
   if (bookkeepingTable !== undefined) env.DSSSS_BOOKKEEPING_TABLE = bookkeepingTable;
-  if (settings.legacyNonceBindings) env.DSSSS_LEGACY_NONCE_BINDINGS = 'true';
+  if (settings.legacyNonceBindings !== undefined) env.DSSSS_LEGACY_NONCE_BINDINGS = String(settings.legacyNonceBindings);
   if (settings.writerRoles !== undefined) env.DSSSS_WRITER_ROLES = settings.writerRoles.join(',');
   if (settings.prefixWriters !== undefined) env.DSSSS_PREFIX_WRITERS = settings.prefixWriters;
   if (settings.iamUsers !== undefined) env.DSSSS_IAM_USERS = settings.iamUsers.join(',');

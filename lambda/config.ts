@@ -66,8 +66,11 @@ export interface AwsConfig extends CommonConfig {
    * undefined: bindings in Parameter Store, instances looked up in EC2.
    */
   readonly bookkeepingTable: string | undefined;
-  /** With a table: read a binding missing from it in Parameter Store, where earlier releases kept them, and copy it over. */
-  readonly legacyNonceBindings: boolean;
+  /**
+   * With a table: read a binding missing from it in Parameter Store, where earlier releases
+   * kept them, and copy it over. auto: only if the deployment has any there (looked up once).
+   */
+  readonly legacyNonceBindings: 'auto' | 'true' | 'false';
 }
 
 export interface IamLogin extends IamLoginConfig {
@@ -142,7 +145,7 @@ export function loadConfig(env: Env = process.env): Config {
       roleCacheSeconds: integer('DSSSS_ROLE_CACHE_SECONDS', env.DSSSS_ROLE_CACHE_SECONDS, DEFAULT_ROLE_CACHE_SECONDS, 0, 3600),
       eventBus: eventBus(env.DSSSS_EVENT_BUS),
       bookkeepingTable: tableName(env.DSSSS_BOOKKEEPING_TABLE),
-      legacyNonceBindings: oneOf('DSSSS_LEGACY_NONCE_BINDINGS', env.DSSSS_LEGACY_NONCE_BINDINGS, 'false', ['true', 'false'] as const) === 'true',
+      legacyNonceBindings: oneOf('DSSSS_LEGACY_NONCE_BINDINGS', env.DSSSS_LEGACY_NONCE_BINDINGS, 'auto', ['auto', 'true', 'false'] as const),
     });
   }
   throw new ConfigError(`DSSSS_BACKEND=${backend}: use "local" or "aws"`);

@@ -36,6 +36,8 @@ interface Backends {
   events?: EventPublisher | undefined;
   /** Per-instance bookkeeping of its own (DynamoDB); undefined: nonce bindings in the store's meta, instances looked up by the resolver. */
   bookkeeping?: (Bookkeeping & InstanceStates) | undefined;
+  /** Whether the store holds nonce bindings of an earlier release (Parameter Store's meta tree). */
+  legacyProbe?: (() => Promise<boolean>) | undefined;
   /** Certificates this backend trusts beyond AWS's (the local development CA). */
   trusted: string[];
 }
@@ -163,19 +165,38 @@ function bindings(config: Config, backends: Backends): Bookkeeping {
   };
   const table = backends.bookkeeping;
   if (table === undefined) return meta;
-  if (config.backend !== 'aws' || !config.legacyNonceBindings) return table;
+  if (config.backend !== 'aws' || config.legacyNonceBindings === 'false') return table;
+  const legacy = config.legacyNonceBindings === 'true' ? async () => true : legacyBindingsPresent(table, backends.legacyProbe);
   // Upgrading from bindings in Parameter Store: one kept there still binds its instance,
   // and moves to the table on first use, so nobody else can bind that instance meanwhile.
   return {
     read: async (key) => {
       const found = await table.read(key);
-      if (found !== undefined) return found;
-      const legacy = await meta.read(key);
-      if (legacy === undefined) return undefined;
-      return (await table.createIfAbsent(key, legacy)) ? legacy : table.read(key);
+      if (found !== undefined || !(await legacy())) return found;
+      const kept = await meta.read(key);
+      if (kept === undefined) return undefined;
+      return (await table.createIfAbsent(key, kept)) ? kept : table.read(key);
     },
     createIfAbsent: (key, value) => table.createIfAbsent(key, value),
   };
+}
+
+/** Where the table remembers whether this deployment had bindings in Parameter Store (no instance id looks like it). */
+export const LEGACY_BINDINGS_MARKER = 'nonce-legacy-bindings';
+
+/**
+ * Whether bindings an earlier release made are still in Parameter Store: looked up once per
+ * deployment (the answer is kept in the table) and once per container (memoised), so a
+ * deployment that never had any pays nothing on its logins.
+ */
+function legacyBindingsPresent(table: Bookkeeping, probe: (() => Promise<boolean>) | undefined): () => Promise<boolean> {
+  return memoize(async () => {
+    const known = await table.read(LEGACY_BINDINGS_MARKER);
+    if (known !== undefined) return known === 'present';
+    const present = probe === undefined ? true : await probe();
+    await table.createIfAbsent(LEGACY_BINDINGS_MARKER, present ? 'present' : 'none');
+    return (await table.read(LEGACY_BINDINGS_MARKER)) === 'present';
+  });
 }
 
 /** On AWS, bindings are remembered as long as instance -> role answers; local mode reads its files every time. */
@@ -251,21 +272,23 @@ async function awsBackends(config: AwsConfig, clock: Clock, timings: Overrides['
     const [{ IamRoleDirectory }, { iam }] = await Promise.all([module(), clients()]);
     return new IamRoleDirectory(iam, clock);
   });
+  const store = new SsmSecretStore(ssm, config.parameterPrefix);
   return {
-    store: new SsmSecretStore(ssm, config.parameterPrefix),
+    store,
     wrapper: new KmsKeyWrapper(new KMSClient(awsClientOptions()), config.kmsKeyId, config.parameterPrefix),
     roles: { resolveRole: async (identity) => (await resolver()).resolveRole(identity) },
     directory: { roleId: async (account, name) => (await directory()).roleId(account, name) },
     events: config.eventBus === undefined ? undefined : lazyEvents(config.eventBus, config.deployment, awsClientOptions),
     bookkeeping: config.bookkeepingTable === undefined ? undefined : lazyBookkeeping(config.bookkeepingTable, clock, awsClientOptions),
+    legacyProbe: () => store.hasMetaStartingWith('nonce-'),
     trusted: [],
   };
 }
 
-/** The bookkeeping table, loaded on the first login that needs it. */
 /** One SDK client's options (aws-client.ts). */
 type ClientOptions = () => ReturnType<typeof import('./adapters/aws-client').awsClientOptions>;
 
+/** The bookkeeping table, loaded on the first login that needs it. */
 function lazyBookkeeping(table: string, clock: Clock, awsClientOptions: ClientOptions): Bookkeeping & InstanceStates {
   const adapter = memoize(async () => {
     const { DynamoDBClient, DynamoBookkeeping } = await import('./adapters/dynamo-bookkeeping');

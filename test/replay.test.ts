@@ -1,10 +1,16 @@
 // Replay of identity documents: nonce binding of an instance's first login (stored through
 // the storage interface, so it survives restarts), and the maximum document age.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
+import { createApp } from '../lambda/app';
+import { loadConfig } from '../lambda/config';
 import { assertDocumentAge, NonceBindings } from '../lambda/core/replay';
-import { errorOf, localFixture, type Fixture } from './helpers';
+import { createDevCa, signIdentityDocument } from '../lambda/identity/dev-ca';
+import { createRuntime, LEGACY_BINDINGS_MARKER } from '../lambda/runtime';
+import { AWS_TEST_ENV, FakeAws } from './support/fake-aws';
+import { ec2AndIamOnTheWire, errorOf, localFixture, type Fixture } from './helpers';
 
 const nonce = () => randomBytes(24).toString('base64url');
 
@@ -125,5 +131,68 @@ describe('maximum document age (DSSSS_MAX_DOCUMENT_AGE_SECONDS)', () => {
     expect(() => assertDocumentAge(undefined, Date.now(), 60)).toThrow(expect.objectContaining({ code: 'invalid_credentials' }));
     expect(() => assertDocumentAge('yesterday', Date.now(), 60)).toThrow(expect.objectContaining({ code: 'invalid_credentials' }));
     expect(() => assertDocumentAge('2001-01-01T00:00:00Z', Date.now(), undefined)).not.toThrow();
+  });
+});
+
+describe('nonce bindings an earlier release kept in Parameter Store (DSSSS_LEGACY_NONCE_BINDINGS=auto, the default)', () => {
+  async function awsDeployment(fake: FakeAws) {
+    // The SDK's clients (and the EC2 client's signing, which borrows their credentials) read the process's environment.
+    Object.assign(process.env, AWS_TEST_ENV);
+    fake.createTable('bookkeeping', 'k');
+    const ca = createDevCa();
+    const config = loadConfig({
+      DSSSS_BACKEND: 'aws',
+      DSSSS_KMS_KEY_ID: 'alias/test',
+      DSSSS_ALLOWED_ACCOUNTS: fake.account,
+      DSSSS_DISTINGUISHED_ROLES: 'none',
+      DSSSS_EXTRA_CERTS: ca.certPem,
+      DSSSS_AUDIT_LOG: 'off',
+      DSSSS_BOOKKEEPING_TABLE: 'bookkeeping',
+      ...AWS_TEST_ENV,
+    });
+    const app = createApp(await createRuntime(config));
+    const document = (instanceId: string) => {
+      fake.addInstance(instanceId, fake.account, 'web');
+      return signIdentityDocument({ instanceId, accountId: fake.account, region: 'us-east-1', pendingTime: new Date().toISOString() }, ca);
+    };
+    const login = (doc: string, n?: string) => app.request('/v1/auth', { headers: { Authentication: doc, ...(n ? { 'X-Dssss-Nonce': n } : {}) } });
+    return { document, login };
+  }
+  const binding = (n: string) => JSON.stringify({ v: 1, sha256: createHash('sha256').update(n).digest('hex') });
+  const item = (fake: FakeAws, key: string) => [...(fake.snapshot().tables.get('bookkeeping')?.items.values() ?? [])].find((i) => (i.k as { S?: string }).S === key);
+
+  it('a deployment that never had any looks once, remembers it in the table, and reads none on logins', async () => {
+    const fake = new FakeAws();
+    const offTheWire = await ec2AndIamOnTheWire(fake);
+    try {
+      const { document, login } = await awsDeployment(fake);
+      expect((await login(document('i-00000000000000e0'))).status).toBe(200);
+      expect(fake.counts()['SSM.GetParametersByPath']?.requests).toBe(1); // the one look, at the first binding miss
+      fake.resetCounts();
+      for (let i = 1; i < 5; i++) expect((await login(document(`i-00000000000000e${i}`))).status).toBe(200);
+      expect(Object.keys(fake.counts()).filter((api) => api.startsWith('SSM.'))).toEqual([]);
+      expect(item(fake, LEGACY_BINDINGS_MARKER)).toMatchObject({ v: { S: 'none' } });
+    } finally {
+      fake.restore();
+      await offTheWire();
+    }
+  });
+
+  it('a deployment upgraded with bindings there keeps them binding, and moves each to the table at its first use', async () => {
+    const fake = new FakeAws();
+    const offTheWire = await ec2AndIamOnTheWire(fake);
+    try {
+      const old = nonce();
+      await new SSMClient({}).send(new PutParameterCommand({ Name: '/dssss/meta/nonce-i-00000000000000f1', Value: binding(old), Type: 'String' }));
+      const { document, login } = await awsDeployment(fake);
+      const doc = document('i-00000000000000f1');
+      expect((await login(doc)).status).toBe(401);
+      expect((await login(doc, nonce())).status).toBe(401);
+      expect((await login(doc, old)).status).toBe(200);
+      expect(item(fake, 'nonce-i-00000000000000f1')).toMatchObject({ v: { S: binding(old) } });
+    } finally {
+      fake.restore();
+      await offTheWire();
+    }
   });
 });

@@ -148,6 +148,22 @@ export class SsmSecretStore implements SecretStore {
     return (await this.put(this.metaPath + key, value, false)) !== undefined;
   }
 
+  /** Whether any bookkeeping value's key starts with `start` (GetParametersByPath on the meta tree, until one is found). */
+  async hasMetaStartingWith(start: string): Promise<boolean> {
+    let next: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.ssm.send(new GetParametersByPathCommand({ Path: this.metaPath.slice(0, -1), MaxResults: SSM_PAGE, NextToken: next }));
+      } catch (err) {
+        throw dependencyError(err, WHAT);
+      }
+      if ((page.Parameters ?? []).some((p) => p.Name?.startsWith(this.metaPath + start))) return true;
+      next = page.NextToken || undefined;
+    } while (next !== undefined);
+    return false;
+  }
+
   async deleteMeta(key: string): Promise<void> {
     try {
       await this.ssm.send(new DeleteParameterCommand({ Name: this.metaPath + key }));

@@ -151,7 +151,7 @@ describe('DssssStack with its defaults', () => {
         ],
         Resource: [parameter('/dssss/meta/*'), parameter('/dssss/secrets/*')],
       },
-      { Sid: 'ListAllSecrets', Effect: 'Allow', Action: 'ssm:GetParametersByPath', Resource: parameter('/dssss/secrets') },
+      { Sid: 'ListAllSecrets', Effect: 'Allow', Action: 'ssm:GetParametersByPath', Resource: [parameter('/dssss/meta'), parameter('/dssss/secrets')] },
       { Sid: 'ReadBookkeeping', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: table },
       {
         Sid: 'BindNonces',
