@@ -8,6 +8,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { DIMENSION, METRIC, METRICS_NAMESPACE } from '../lambda/metrics';
@@ -23,6 +24,7 @@ export const ALARMS = {
   DependencyThrottling: 'Parameter Store, KMS, EC2, IAM, STS, DynamoDB or EventBridge throttled the function 10 or more times in 5 minutes',
   RefusedLoginSpike: '100 or more logins refused (401) in 5 minutes',
   ConcurrencyNearLimit: 'the account\'s Lambda functions ran at 80 % or more of its concurrency limit, in 3 of 5 minutes',
+  InstanceStatesLost: 'an EC2 instance state change could not be recorded (it waits in the InstanceEventsFailed queue)',
 } as const;
 
 export interface MonitoringProps {
@@ -34,6 +36,8 @@ export interface MonitoringProps {
   readonly alarmTopicArn?: string | undefined;
   readonly alarmEmail?: string | undefined;
   readonly concurrencyLimit?: number | undefined;
+  /** The instance-events function's dead-letter queue. */
+  readonly instanceEventsFailed: sqs.IQueue;
 }
 
 export class Monitoring extends Construct {
@@ -91,6 +95,7 @@ export class Monitoring extends Construct {
         Math.ceil(limit * 0.8),
         threeOfFive,
       ),
+      InstanceStatesLost: alarm('InstanceStatesLost', props.instanceEventsFailed.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }), 1, once),
     };
 
     if (props.alarmTopicArn !== undefined) {

@@ -25,6 +25,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct, IConstruct } from 'constructs';
 import { bundleLambda, INSTANCE_EVENTS_HANDLER, LAMBDA_HANDLER } from './bundle';
 import { DEFAULT_CONCURRENCY_LIMIT, Monitoring } from './monitoring';
@@ -119,6 +120,8 @@ export class DssssStack extends Stack {
   readonly key: kms.Key;
   readonly bookkeeping: dynamodb.Table;
   readonly instanceEvents: lambda.Function;
+  /** Instance state changes that could not be recorded. */
+  instanceEventsFailed!: sqs.Queue;
   readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: DssssStackProps) {
@@ -314,6 +317,11 @@ export class DssssStack extends Stack {
       alarmTopicArn: props.alarmTopicArn,
       alarmEmail: props.alarmEmail,
       concurrencyLimit: settings.concurrencyLimit,
+      instanceEventsFailed: this.instanceEventsFailed,
+    });
+    Validations.of(this.instanceEventsFailed.node.defaultChild ?? this.instanceEventsFailed).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the instance-events function and its EventBridge target; an alarm watches it.',
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url, description: 'The dssss API: give this to the dssss client' });
@@ -364,6 +372,14 @@ export class DssssStack extends Stack {
         }),
       },
     });
+    // A state that cannot be recorded (the table failing past Lambda's own two retries, or
+    // EventBridge failing to invoke the function for a day) lands here, and an alarm fires:
+    // a lost "terminated" would let that instance's role credentials log in until they expire.
+    this.instanceEventsFailed = new sqs.Queue(this, 'InstanceEventsFailed', {
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+    });
     const fn = new lambda.Function(this, 'InstanceEvents', {
       code,
       handler: INSTANCE_EVENTS_HANDLER,
@@ -373,13 +389,16 @@ export class DssssStack extends Stack {
       timeout: Duration.seconds(30),
       role,
       logGroup,
-      environment: { DSSSS_BOOKKEEPING_TABLE: this.bookkeeping.tableName },
+      environment: { DSSSS_BOOKKEEPING_TABLE: this.bookkeeping.tableName, DSSSS_ACCOUNT_ID: Aws.ACCOUNT_ID },
+      retryAttempts: 2,
+      deadLetterQueue: this.instanceEventsFailed,
     });
     new events.Rule(this, 'InstanceStateChanges', {
       description: `dssss ${this.stackName}: EC2 instance state changes, recorded for IAM logins made with instance role credentials`,
       eventPattern: { source: ['aws.ec2'], detailType: ['EC2 Instance State-change Notification'] },
-      // A failed write is retried for up to a day: a state must not be lost to a brief DynamoDB fault.
-      targets: [new targets.LambdaFunction(fn, { retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+      // EventBridge keeps trying to invoke the function for a day (then the queue above); once
+      // invoked, a failing write is retried twice by Lambda, then queued.
+      targets: [new targets.LambdaFunction(fn, { retryAttempts: 185, maxEventAge: Duration.hours(24), deadLetterQueue: this.instanceEventsFailed })],
     });
     return fn;
   }

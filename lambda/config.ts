@@ -243,11 +243,13 @@ function tableName(value: string | undefined): string | undefined {
   return text;
 }
 
-/** What the instance-events function needs: the table it records instance states in. */
-export function loadInstanceEventsConfig(env: Env = process.env): { readonly table: string } {
+/** What the instance-events function needs: the table it records instance states in, and whose instances it records. */
+export function loadInstanceEventsConfig(env: Env = process.env): { readonly table: string; readonly account: string } {
   const table = tableName(env.DSSSS_BOOKKEEPING_TABLE);
   if (table === undefined) throw new ConfigError('DSSSS_BOOKKEEPING_TABLE is required: the table instance states are recorded in');
-  return Object.freeze({ table });
+  const account = nonEmpty(env.DSSSS_ACCOUNT_ID);
+  if (account === undefined || !isAccountId(account)) throw new ConfigError('DSSSS_ACCOUNT_ID is required: the account whose instances the function records');
+  return Object.freeze({ table, account });
 }
 
 function oneOf<T extends string>(variable: string, value: string | undefined, fallback: T, allowed: readonly T[]): T {

@@ -18,9 +18,11 @@ import { errorOf, localFixture, type Fixture } from './helpers';
 const stateChange = (instance: string, state: string, time: string) => ({
   source: 'aws.ec2',
   'detail-type': 'EC2 Instance State-change Notification',
+  account: '111122223333',
   time,
   detail: { 'instance-id': instance, state },
 });
+const scope = { account: '111122223333', nowMs: Date.parse('2026-12-01T12:00:00Z') };
 
 const SERVER_ID = 'dssss-test';
 const credentials = async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' });
@@ -125,14 +127,14 @@ describe('POST /v1/auth/iam', () => {
     expect(await errorOf(await tabled.request('POST', '/v1/auth/iam', { body: await body() }))).toMatchObject({ status: 401, message: expect.stringMatching(/X-Dssss-Nonce/) });
     expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(200);
     expect([...bookkeeping.values.keys()]).toEqual([`nonce-${instance}`]);
-    await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:00:00Z'), bookkeeping);
+    await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:00:00Z'), bookkeeping, scope);
     expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(200);
     // Terminated: its credentials still verify at STS for hours, but not here.
-    await recordStateChange(stateChange(instance, 'terminated', '2026-12-01T11:00:00Z'), bookkeeping);
+    await recordStateChange(stateChange(instance, 'terminated', '2026-12-01T11:00:00Z'), bookkeeping, scope);
     expect(await errorOf(await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce }))).toMatchObject({ status: 401, message: 'instance is not running' });
     expect(tabled.audit.at(-1)).toMatchObject({ reason: 'instance_not_running' });
     // A late report of an earlier state does not undo the termination.
-    await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:30:00Z'), bookkeeping);
+    await recordStateChange(stateChange(instance, 'running', '2026-12-01T10:30:00Z'), bookkeeping, scope);
     expect((await tabled.request('POST', '/v1/auth/iam', { body: await body(), headers: nonce })).status).toBe(401);
     // EC2 was asked once: to prove the session's role was the instance's before binding its nonce.
     expect(resolveRole).toHaveBeenCalledTimes(1);

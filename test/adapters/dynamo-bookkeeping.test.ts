@@ -74,13 +74,15 @@ describe('EC2 state-change events', () => {
     version: '0',
     source: 'aws.ec2',
     'detail-type': 'EC2 Instance State-change Notification',
+    account: '111122223333',
     time: '2026-12-01T10:00:05Z',
     detail,
     ...extra,
   });
+  const scope = { account: '111122223333', nowMs: Date.parse('2026-12-01T10:00:30Z') };
 
   it('reads the instance, the state and the time', () => {
-    expect(parseStateChange(event({ 'instance-id': 'i-0123456789abcdef0', state: 'shutting-down' }))).toEqual({
+    expect(parseStateChange(event({ 'instance-id': 'i-0123456789abcdef0', state: 'shutting-down' }), scope)).toEqual({
       instanceId: 'i-0123456789abcdef0',
       state: 'shutting-down',
       atMs: Date.parse('2026-12-01T10:00:05Z'),
@@ -94,8 +96,10 @@ describe('EC2 state-change events', () => {
     ['a malformed instance id', event({ 'instance-id': 'i-../../x', state: 'running' })],
     ['no time', event({ 'instance-id': 'i-0123456789abcdef0', state: 'running' }, { time: undefined })],
     ['not an object', 'running'],
+    ["another account's instance", event({ 'instance-id': 'i-0123456789abcdef0', state: 'running' }, { account: '444455556666' })],
+    ['a report dated more than a minute ahead (the newest report wins: it would pin the state for good)', event({ 'instance-id': 'i-0123456789abcdef0', state: 'running' }, { time: '2099-01-01T00:00:00Z' })],
   ])('ignores %s', (_, input) => {
-    expect(parseStateChange(input)).toBeUndefined();
+    expect(parseStateChange(input, scope)).toBeUndefined();
   });
 
   it('orders reports by time, and by lifecycle within one second', () => {

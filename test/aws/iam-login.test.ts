@@ -234,8 +234,9 @@ describe('with the bookkeeping table in DynamoDB (moto)', () => {
     expect((await login(session, 'n'.repeat(24))).status).toBe(401);
     expect(await bookkeeping.read(`nonce-${instance}`)).toBeUndefined();
     await recordStateChange(
-      { source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', time: new Date().toISOString(), detail: { 'instance-id': instance, state: 'terminated' } },
+      { source: 'aws.ec2', 'detail-type': 'EC2 Instance State-change Notification', account: ACCOUNT, time: new Date().toISOString(), detail: { 'instance-id': instance, state: 'terminated' } },
       bookkeeping,
+      { account: ACCOUNT, nowMs: Date.now() },
     );
     const refused = await login(session);
     expect(refused.status).toBe(401);

@@ -54,6 +54,7 @@ describe('alarms', () => {
       Threshold: 10,
     });
     expect(alarms.RefusedLoginSpike).toMatchObject({ Namespace: 'dssss', MetricName: METRIC.loginFailures, Threshold: 100 });
+    expect(alarms.InstanceStatesLost).toMatchObject({ Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
     // The metrics' Deployment is what the function is told to emit.
     const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Handler: 'index.handler' } }))[0] as Alarm;
     expect(fn.Properties.Environment.Variables.DSSSS_DEPLOYMENT).toBe('Prod');

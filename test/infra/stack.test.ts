@@ -321,6 +321,7 @@ describe('DssssStack with its defaults', () => {
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/meta/*]',
       'AWS::IAM::Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/dssss/secrets/*]',
+      'AWS::SQS::Queue AwsSolutions-SQS3',
     ]);
   });
 });
@@ -417,13 +418,17 @@ describe('DssssStack bookkeeping and instance states', () => {
     const rule = only(s, 'AWS::Events::Rule');
     expect(rule.Properties.EventPattern).toEqual({ source: ['aws.ec2'], 'detail-type': ['EC2 Instance State-change Notification'] });
     expect(rule.Properties.Targets).toHaveLength(1);
-    expect(rule.Properties.Targets[0]).toMatchObject({ Arn: { 'Fn::GetAtt': [id, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 } });
+    expect(rule.Properties.Targets[0]).toMatchObject({
+      Arn: { 'Fn::GetAtt': [id, 'Arn'] },
+      RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+      DeadLetterConfig: { Arn: s.stack.resolve(s.stack.instanceEventsFailed.queueArn) },
+    });
     s.template.hasResourceProperties('AWS::Lambda::Permission', { Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [id, 'Arn'] } });
   });
 
-  it('lets the instance-events function write instance states and nothing else; the API function only binds nonces', () => {
+  it('lets the instance-events function write instance states and nothing else (and its failures to its queue); the API function only binds nonces', () => {
     const [, events] = fn();
-    expect(events.Properties.Environment.Variables).toEqual({ DSSSS_BOOKKEEPING_TABLE: s.stack.resolve(s.stack.bookkeeping.tableName) });
+    expect(events.Properties.Environment.Variables).toEqual({ DSSSS_BOOKKEEPING_TABLE: s.stack.resolve(s.stack.bookkeeping.tableName), DSSSS_ACCOUNT_ID: { Ref: 'AWS::AccountId' } });
     const roleId = (events.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     const role = (s.json.Resources as Record<string, Resource>)[roleId]!;
     const [logsStatement, record] = role.Properties.Policies[0].PolicyDocument.Statement;
@@ -437,6 +442,12 @@ describe('DssssStack bookkeeping and instance states', () => {
     });
     expect(role.Properties.Policies[0].PolicyDocument.Statement).toHaveLength(2);
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    // The only other grant: sending what it could not record to its dead-letter queue.
+    const queue = s.stack.resolve(s.stack.instanceEventsFailed.queueArn);
+    const attached = resourcesOf(s, 'AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(roleId));
+    expect(attached.flatMap(([, p]) => p.Properties.PolicyDocument.Statement)).toEqual([{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queue }]);
+    expect(events.Properties.DeadLetterConfig).toEqual({ TargetArn: queue });
+    s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 2 });
   });
 });
 
