@@ -331,9 +331,9 @@ export function createApp(runtime: Runtime, options: AppOptions = {}): Hono<AppE
     });
   }
 
-  app.notFound(() => {
-    throw new DssssError('not_found', 'no such route');
-  });
+  // Answered, not thrown: where no other middleware ran, a throw here would skip the audit
+  // line and the security headers of the first middleware.
+  app.notFound((c) => errorResponse(c, new DssssError('not_found', 'no such route')));
   app.onError((err, c) => errorResponse(c, err));
   return app;
 }

@@ -390,6 +390,16 @@ describe('the error model', () => {
     expect(await errorOf(post)).toMatchObject({ status: 405, code: 'method_not_allowed' });
     expect(post.headers.get('Allow')).toBe('GET, PUT, DELETE');
   });
+
+  it.each(['/nope', '/v2/nothing', '/v1/nope', '/'])('answers %s with the security headers and an audit line, like every request', async (path) => {
+    const before = f.audit.length;
+    const response = await f.request('GET', path);
+    expect(response.status).toBe(404);
+    expect(response.headers.get('X-Content-Type-Options')).toBe('nosniff');
+    expect(response.headers.get('Cache-Control')).toBe('no-store');
+    expect(response.headers.get('X-Request-Id')).toMatch(/./);
+    expect(f.audit.slice(before)).toEqual([expect.objectContaining({ operation: 'unknown', status: 404, code: 'not_found' })]);
+  });
 });
 
 async function localFixtureOn(dir: string) {
