@@ -194,7 +194,26 @@ describe('dssss put, get, ls, exec, rm', () => {
     // Every variable the red team planted is refused (the list, checked directly), and one end to end.
     const planted = ['LESSOPEN', 'OPENSSL_CONF', 'GCONV_PATH', 'SSLKEYLOGFILE', 'CURL_HOME', 'PAGER', 'EDITOR', 'NPM_CONFIG_PREFIX', 'KUBECONFIG', 'DOCKER_HOST', 'HOSTALIASES', 'GLIBC_TUNABLES'];
     expect(planted.filter((variable) => !isProtectedVariable(variable))).toEqual([]);
-    expect(['DB_PASSWORD', 'API_KEY', 'GOOGLE_API_KEY', 'TLS_CERT_PEM'].filter(isProtectedVariable)).toEqual([]);
+    // The security review's gaps: options a JVM, make or Erlang reads, editors' and shells' init
+    // files, locale and message-catalogue paths, and config or credential files by path.
+    const review = [
+      'JAVA_OPTS', 'CATALINA_OPTS', 'MAKEFILES', 'MAKEFLAGS', 'ERL_AFLAGS', 'ERL_ZFLAGS', 'ERL_LIBS', 'VIMINIT', 'EXINIT', 'MYVIMRC',
+      'HGRCPATH', 'LOCPATH', 'NLSPATH', 'ZDOTDIR', 'INPUTRC', 'KRB5_CONFIG', 'PGPASSFILE', 'BOTO_CONFIG', 'GOOGLE_APPLICATION_CREDENTIALS',
+    ];
+    expect(review.filter((variable) => !isProtectedVariable(variable))).toEqual([]);
+    // Their close relatives, found while at it.
+    const relatives = [
+      'CATALINA_BASE', 'JPDA_OPTS', 'SBT_OPTS', 'ES_JAVA_OPTS', 'JRE_HOME', 'MFLAGS', 'GNUMAKEFLAGS', 'ERL_FLAGS', 'ELIXIR_ERL_OPTIONS', 'MIX_EXS',
+      'GVIMINIT', 'MYGVIMRC', 'VIMRUNTIME', 'EMACSLOADPATH', 'SUDO_EDITOR', 'SUDO_ASKPASS', 'HGEDITOR', 'SVN_EDITOR', 'LOCALE_ARCHIVE',
+      'FPATH', 'BASH_LOADABLES_PATH', 'SCREENRC', 'KRB5CCNAME', 'KRB5_KTNAME', 'PGSERVICEFILE', 'PGSYSCONFDIR', 'PGSSLROOTCERT', 'PSQLRC',
+      'MYSQL_HOME', 'MYSQL_TEST_LOGIN_FILE', 'LIBMYSQL_PLUGINS', 'BOTO_PATH', 'CLOUDSDK_CONFIG', 'GCE_METADATA_HOST', 'AZURE_CONFIG_DIR',
+      'AZURE_FEDERATED_TOKEN_FILE', 'IDENTITY_ENDPOINT', 'MSI_ENDPOINT', 'NETRC', 'IPYTHONDIR', 'JUPYTER_CONFIG_DIR', 'IRBRC', 'DENO_DIR',
+      'GUILE_LOAD_PATH', 'JULIA_LOAD_PATH', 'OCAMLPATH', 'ANSIBLE_CONFIG', 'PKG_CONFIG_PATH', 'CC', 'CXX', 'LDFLAGS', 'GNUTLS_SYSTEM_PRIORITY_FILE',
+    ];
+    expect(relatives.filter((variable) => !isProtectedVariable(variable))).toEqual([]);
+    // What a secret is usually exported as stays allowed.
+    const ordinary = ['DB_PASSWORD', 'API_KEY', 'GOOGLE_API_KEY', 'TLS_CERT_PEM', 'PGPASSWORD', 'PGHOST', 'MYSQL_PASSWORD', 'AZURE_CLIENT_SECRET', 'STRIPE_KEY', 'JWT_SECRET', 'VAULT_TOKEN'];
+    expect(ordinary.filter(isProtectedVariable)).toEqual([]);
     await dssss(['put', 'plant/lessopen', '--roles', 'web'], { input: '|touch /tmp/dssss-pwned' });
     const run = await dssss(['exec', '--prefix', 'plant/', '--', 'true']);
     expect(run.code).toBe(1);
