@@ -315,17 +315,18 @@ export class DssssClient {
   /**
    * Every secret under `prefix` the caller may read, by name: the bulk read
    * (`GET /v1/secrets?prefix=P&values=true`), every page. `prefix` is whole segments: `app`
-   * means `app/`.
+   * means `app/`. Each call answers a Map of its own (the secrets in it are frozen): what a
+   * caller does to it reaches neither the cache nor another caller.
    */
   async getAll(prefix: string, options: ReadOptions = {}): Promise<ReadonlyMap<string, Secret>> {
     const segments = segmentPrefix(prefix);
     if (!options.forceFetch) {
       const hit = this.cached(this.bulk, segments);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return new Map(hit);
     }
     const secrets = await this.bulkRead(segments, options.forceFetch === true);
     this.remember(this.bulk, segments, secrets);
-    return secrets;
+    return new Map(secrets);
   }
 
   private async bulkRead(prefix: string, fresh: boolean, signal?: AbortSignal): Promise<ReadonlyMap<string, Secret>> {
@@ -381,7 +382,8 @@ export class DssssClient {
         options.onError?.(asClientError(err));
         continue;
       }
-      this.remember(this.bulk, segments, next);
+      // The cache keeps a copy: onChange may do what it likes with `next`.
+      this.remember(this.bulk, segments, new Map(next));
       if (!sameSecrets(current, next)) {
         const previous = current;
         current = next;
