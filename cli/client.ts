@@ -4,13 +4,13 @@
 // endpoint, credentials, token store and caches, so thousands can share a process.
 
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createFileExclusive } from '../lambda/adapters/files';
 import type { ListEntry } from '../lambda/core/service';
 import { parseSecretName } from '../lambda/core/names';
 import { credentialsFromEnv, hasNonInstanceCredentials, profileCredentials, signGetCallerIdentity, type CredentialsProvider } from './credentials';
 import { codeForStatus, DssssClientError, isServerErrorCode } from './errors';
 import { Imds, imdsEndpoint } from './imds';
+import { readPrivateFile } from './private-file';
 import { Backoff, DEFAULT_RETRY_FOR_SECONDS, parseRetryFor, RETRIED_STATUSES, retryAfterMs, type RetryTiming } from './retry';
 import { MemoryTokenStore, type LoginMethod, type StoredToken, type TokenStore } from './token-store';
 import { sameSecrets, sleep } from './watch';
@@ -268,16 +268,16 @@ export class DssssClient {
   private async nonceHeader(): Promise<Record<string, string>> {
     const file = this.env.DSSSS_NONCE_FILE;
     if (!file) return {};
-    let text: string;
-    try {
-      text = (await readFile(file, 'utf8')).trim();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DssssClientError('no_credentials', `cannot read DSSSS_NONCE_FILE (${(err as NodeJS.ErrnoException).code})`);
+    // Only a file of this user's alone: a seed someone else planted or could read gives them every server's nonce.
+    let text = await readPrivateFile(file, 'DSSSS_NONCE_FILE', NONCE_FILE_FIX);
+    if (text === undefined) {
       // Exclusive: two first logins at once must not write two different seeds.
       await createFileExclusive(file, `${NONCE_SEED_PREFIX}${randomBytes(32).toString('base64url')}\n`, 0o600);
-      text = (await readFile(file, 'utf8')).trim();
+      // Read back with the same checks: whatever won the race to create it must pass them too.
+      text = await readPrivateFile(file, 'DSSSS_NONCE_FILE', NONCE_FILE_FIX);
+      if (text === undefined) throw new DssssClientError('no_credentials', `DSSSS_NONCE_FILE ${file} vanished as it was created`);
     }
-    return { 'X-Dssss-Nonce': serverNonce(text, this.serverId, this.url, this.options.onWarning) };
+    return { 'X-Dssss-Nonce': serverNonce(text.trim(), this.serverId, this.url, this.options.onWarning) };
   }
 
   /** The stored token if it has more than a quarter of its lifetime left; else a new one. */
@@ -619,6 +619,9 @@ export function asClientError(err: unknown): DssssClientError {
 
 /** A nonce file of this client: a seed from which each server's nonce is derived. */
 const NONCE_SEED_PREFIX = 'dssss-nonce-seed.v2:';
+/** What to do about a nonce file the client refuses. */
+const NONCE_FILE_FIX =
+  'remove it, and the next login writes a new seed (mode 0600); an instance already bound to the old nonce then needs its binding deleted by an admin (see "Replayed identity documents" in the README)';
 
 /**
  * The nonce `server` (its id and URL) gets from the nonce file's content. A file written by

@@ -1,10 +1,10 @@
 // Where a client keeps its tokens, one per server: in memory (the library's default, one
 // store per client) or in a 0600 file (the `dssss` command's, shared by its invocations).
 
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lambda/adapters/files';
+import { readPrivateFile } from './private-file';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -43,7 +43,7 @@ interface TokenFile {
   tokens: Record<string, StoredToken>;
 }
 
-/** The `dssss` command's token cache: a JSON file, mode 0600, replaced atomically, one token per server. */
+/** The `dssss` command's token cache: a JSON file, mode 0600 and this user's alone, replaced atomically, one token per server. */
 export class FileTokenStore implements TokenStore {
   constructor(readonly path: string) {}
 
@@ -59,14 +59,20 @@ export class FileTokenStore implements TokenStore {
     await writeFileAtomic(this.path, `${JSON.stringify(file)}\n`, 0o600);
   }
 
+  /**
+   * The file as it is; empty when there is none, or it is not a token file. A file another
+   * user owns or planted, one others may read or write, or a symbolic link is refused
+   * (`no_credentials`): its tokens would be someone else's choice, or readable by them.
+   */
   private async read(): Promise<TokenFile> {
+    const text = await readPrivateFile(this.path, 'the token file', 'remove it, and the next login writes a new one (mode 0600)');
     try {
-      const file = JSON.parse(await readFile(this.path, 'utf8')) as TokenFile;
+      const file = JSON.parse(text ?? '') as TokenFile;
       if (file.version === 1 && typeof file.tokens === 'object' && file.tokens !== null && !Array.isArray(file.tokens)) {
         return { version: 1, tokens: Object.assign(Object.create(null) as Record<string, StoredToken>, file.tokens) };
       }
     } catch {
-      // missing or unreadable: start afresh
+      // missing or not JSON: start afresh
     }
     return { version: 1, tokens: Object.create(null) as Record<string, StoredToken> };
   }

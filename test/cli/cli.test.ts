@@ -3,12 +3,13 @@
 // commands in this process, and logins, put/get/ls, exec and dev as the bundle users install,
 // in a child process.
 
-import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm as remove, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEV_CA_FILE as CLI_DEV_CA_FILE } from '../../cli/commands/dev';
 import { environmentName, isProtectedVariable } from '../../cli/commands/exec';
+import { FileTokenStore } from '../../cli/token-store';
 import { DEV_CA_FILE } from '../../lambda/adapters/dev-ca-files';
 import { ACCOUNT, type Fixture } from '../helpers';
 import type { FakeAws } from '../support/fake-aws';
@@ -149,6 +150,87 @@ describe('dssss login', () => {
     hits = imdsLog().length;
     expect((await dssss(['ls'], { tokenFile })).code).toBe(0);
     expect(imdsLog().length).toBeGreaterThan(hits);
+  });
+});
+
+describe('a nonce file or token file another user could have planted or read', () => {
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  /** A seed (or a token file) as another user on the machine would plant it: they then know every server's nonce. */
+  const seed = 'dssss-nonce-seed.v2:planted-by-someone-else-0123456789abcdef\n';
+
+  it('refuses a nonce file others may read or write (exit 3, and what to do); once removed, the next login makes a fresh 0600 one', async () => {
+    const nonceFile = join(home, 'shared-nonce-644');
+    await writeFile(nonceFile, seed, { mode: 0o644 });
+    await chmod(nonceFile, 0o644);
+    const run = await dssss(['login'], { tokenFile: join(home, 'nonce-644.json'), env: { DSSSS_NONCE_FILE: nonceFile } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`DSSSS_NONCE_FILE ${nonceFile} is open to other users (mode 644)`);
+    expect(run.stderr).toMatch(/remove it/);
+    await remove(nonceFile);
+    expect((await dssss(['login'], { tokenFile: join(home, 'nonce-644.json'), env: { DSSSS_NONCE_FILE: nonceFile } })).code).toBe(0);
+    expect((await stat(nonceFile)).mode & 0o777).toBe(0o600);
+    expect(await readFile(nonceFile, 'utf8')).not.toBe(seed);
+  });
+
+  it('refuses a nonce file that is a symbolic link, even to a private file of its own', async () => {
+    const target = join(home, 'nonce-target');
+    await writeFile(target, seed, { mode: 0o600 });
+    const nonceFile = join(home, 'nonce-link');
+    await symlink(target, nonceFile);
+    const run = await dssss(['login'], { tokenFile: join(home, 'nonce-link.json'), env: { DSSSS_NONCE_FILE: nonceFile } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`DSSSS_NONCE_FILE ${nonceFile} is a symbolic link`);
+  });
+
+  it.runIf(asRoot)('refuses a nonce file another user owns, mode 0600 or not', async () => {
+    const nonceFile = join(home, 'nonce-theirs');
+    await writeFile(nonceFile, seed, { mode: 0o600 });
+    await chown(nonceFile, 65534, 65534);
+    const run = await dssss(['login'], { tokenFile: join(home, 'nonce-theirs.json'), env: { DSSSS_NONCE_FILE: nonceFile } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`DSSSS_NONCE_FILE ${nonceFile} belongs to another user`);
+  });
+
+  it('refuses a token file others may read or write, a symbolic link, or (as root, simulated) one another user owns, rather than send the token planted in it', async () => {
+    // A valid-looking cache, as another user would plant it: a token of their choosing for this server.
+    const planted = JSON.stringify({ version: 1, tokens: { [url]: { token: 'dssss.v2.planted', role: 'web', method: 'ec2', expiresAt: new Date(Date.now() + 600_000).toISOString(), obtainedAt: new Date().toISOString() } } });
+    const open = join(home, 'token-644.json');
+    await writeFile(open, planted, { mode: 0o644 });
+    await chmod(open, 0o644);
+    let run = await dssss(['ls'], { tokenFile: open });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`the token file ${open} is open to other users (mode 644)`);
+    expect(run.stderr).toMatch(/remove it/);
+    // login, which only writes the file, refuses it too: it would carry the planted entries on.
+    expect((await dssss(['login'], { tokenFile: open })).code).toBe(3);
+    await remove(open);
+    expect((await dssss(['ls'], { tokenFile: open })).code).toBe(0);
+    expect((await stat(open)).mode & 0o777).toBe(0o600);
+
+    const target = join(home, 'token-target.json');
+    await writeFile(target, planted, { mode: 0o600 });
+    const link = join(home, 'token-link.json');
+    await symlink(target, link);
+    run = await dssss(['ls'], { tokenFile: link });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`the token file ${link} is a symbolic link`);
+
+    if (asRoot) {
+      const theirs = join(home, 'token-theirs.json');
+      await writeFile(theirs, planted, { mode: 0o600 });
+      await chown(theirs, 65534, 65534);
+      run = await dssss(['ls'], { tokenFile: theirs });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toContain(`the token file ${theirs} belongs to another user`);
+    }
+  });
+
+  it('FileTokenStore refuses such a file with a DssssClientError (no_credentials), and reads a missing one as empty', async () => {
+    const open = join(home, 'store-644.json');
+    await writeFile(open, '{"version":1,"tokens":{}}', { mode: 0o644 });
+    await chmod(open, 0o644);
+    await expect(new FileTokenStore(open).get(url)).rejects.toMatchObject({ name: 'DssssClientError', code: 'no_credentials' });
+    await expect(new FileTokenStore(join(home, 'store-missing.json')).get(url)).resolves.toBeUndefined();
   });
 });
 
@@ -470,7 +552,6 @@ describe('login on EC2 with an instance role (issue 17)', () => {
     expect(run.code).toBe(0);
     expect(imdsLog()).toContain('GET /latest/meta-data/iam/security-credentials/');
     expect(imdsLog()).toContain('GET /latest/meta-data/iam/security-credentials/web');
-    expect(imdsLog()).not.toContain('GET /latest/dynamic/instance-identity/rsa2048');
     // Signed with the role's credentials from IMDS (STS checks the signature), not the client's own.
     expect(fake.stsKeys.slice(from)).toEqual([instance.credentials.accessKeyId]);
     // The nonce went with it: the instance is now bound, and a login with another nonce is refused.
