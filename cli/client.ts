@@ -3,7 +3,7 @@
 // value cache. Everything belongs to one DssssClient instance: its environment, IMDS
 // endpoint, credentials, token store and caches, so thousands can share a process.
 
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createFileExclusive } from '../lambda/adapters/files';
 import type { ListEntry } from '../lambda/core/service';
 import { parseSecretName } from '../lambda/core/names';
@@ -135,6 +135,10 @@ export class DssssClient {
   private readonly imds: Imds | undefined;
   private readonly values = new Map<string, Cached<Secret>>();
   private readonly bulk = new Map<string, Cached<ReadonlyMap<string, Secret>>>();
+  /** Where this client's token is kept: the server and who logs in (see tokenKey). */
+  private readonly tokenKey: string;
+  /** The same server and environment without a forced method or document: where an explicit login also leaves its token. */
+  private readonly envTokenKey: string;
   private loggingIn: Promise<StoredToken> | undefined;
 
   constructor(private readonly options: DssssClientOptions = {}) {
@@ -151,6 +155,12 @@ export class DssssClient {
     this.fetcher = options.fetch ?? fetch;
     const endpoint = imdsEndpoint(this.env);
     this.imds = endpoint === undefined ? undefined : new Imds(endpoint, this.fetcher);
+    this.envTokenKey = tokenKey(this.url, this.env, { method: 'auto' });
+    this.tokenKey = tokenKey(this.url, this.env, {
+      method: options.document !== undefined ? 'document' : (options.method ?? 'auto'),
+      document: options.document,
+      credentials: options.credentials,
+    });
   }
 
   // --- logging in -----------------------------------------------------------------------
@@ -200,7 +210,9 @@ export class DssssClient {
       throw new DssssClientError('bad_response', 'the login answer holds no token');
     }
     const token: StoredToken = { token: answer.token, role: answer.role, expiresAt: answer.expiresAt, method, obtainedAt: new Date().toISOString() };
-    await this.tokens.set(this.url, token);
+    await this.tokens.set(this.tokenKey, token);
+    // `dssss login --method ec2`, `dssss dev login`: the token later commands of this environment use.
+    if (explicit && this.envTokenKey !== this.tokenKey) await this.tokens.set(this.envTokenKey, token);
     return token;
   }
 
@@ -209,7 +221,7 @@ export class DssssClient {
     const forced = this.options.method ?? 'auto';
     if (forced !== 'auto') return forced;
     // A token obtained one way is renewed the same way, without probing IMDS again.
-    const previous = explicit ? undefined : (await this.tokens.get(this.url))?.method;
+    const previous = explicit ? undefined : (await this.tokens.get(this.tokenKey))?.method;
     if (previous === 'document') {
       throw new DssssClientError('no_credentials', 'the token from a given identity document has expired: log in again (dssss dev login, or dssss login --document FILE)');
     }
@@ -282,7 +294,7 @@ export class DssssClient {
 
   /** The stored token if it has more than a quarter of its lifetime left; else a new one. */
   private async token(): Promise<StoredToken> {
-    const stored = await this.tokens.get(this.url);
+    const stored = await this.tokens.get(this.tokenKey);
     const forced = this.options.document !== undefined ? 'document' : this.options.method;
     if (stored !== undefined && (forced === undefined || forced === 'auto' || stored.method === forced)) {
       const expires = Date.parse(stored.expiresAt);
@@ -559,6 +571,63 @@ class NoInstanceRole extends DssssClientError {
   constructor() {
     super('no_credentials', 'no AWS credentials to sign with: this instance has no IAM role (log in with --method ec2)');
   }
+}
+
+/**
+ * What selects the identity a client logs in as, besides its options: the variables its
+ * credential chain reads (never a secret: key ids, not keys; token file paths, not tokens).
+ */
+const IDENTITY_VARIABLES = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_PROFILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CONFIG_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_LAMBDA_FUNCTION_NAME',
+  'HOME',
+  'USERPROFILE',
+] as const;
+
+/** A random name for a function given as credentials or document: the same function, the same name, in this process only. */
+const functionIds = new WeakMap<object, string>();
+function functionId(given: object): string {
+  let id = functionIds.get(given);
+  if (id === undefined) functionIds.set(given, (id = randomBytes(16).toString('base64url')));
+  return id;
+}
+
+/**
+ * The token store's key for a client: the server's URL, a space, and a SHA-256 digest of
+ * what selects who logs in (the method forced, a given document's digest or credentials
+ * function, the IMDS endpoint, IDENTITY_VARIABLES), so `AWS_PROFILE=readonly dssss get`
+ * logs in as readonly instead of reusing another identity's token. Only the digest is kept:
+ * the file names no profile, key id or path.
+ */
+export function tokenKey(
+  url: string,
+  env: Env,
+  given: { method: 'auto' | 'ec2' | 'iam' | 'document'; document?: DssssClientOptions['document']; credentials?: CredentialsProvider | undefined },
+): string {
+  const document =
+    given.document === undefined
+      ? null
+      : typeof given.document === 'function'
+        ? `function ${functionId(given.document)}`
+        : `sha256 ${createHash('sha256').update(given.document.replace(/\s+/g, '')).digest('base64url')}`;
+  const identity = {
+    v: 1,
+    method: given.method,
+    document,
+    credentials: given.credentials === undefined ? null : functionId(given.credentials),
+    imds: imdsEndpoint(env) ?? null,
+    env: IDENTITY_VARIABLES.map((name) => env[name] || null),
+  };
+  return `${url} ${createHash('sha256').update(JSON.stringify(identity)).digest('base64url')}`;
 }
 
 function serverUrl(given: string | undefined): string {

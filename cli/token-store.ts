@@ -1,5 +1,6 @@
-// Where a client keeps its tokens, one per server: in memory (the library's default, one
-// store per client) or in a 0600 file (the `dssss` command's, shared by its invocations).
+// Where a client keeps its tokens, one per server and identity: in memory (the library's
+// default, one store per client) or in a 0600 file (the `dssss` command's, shared by its
+// invocations).
 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -20,21 +21,25 @@ export interface StoredToken {
   readonly obtainedAt: string;
 }
 
-/** A token per server (its base URL). Implement it to share tokens your own way. */
+/**
+ * A token per key: the server's base URL, a space, and a digest of the identity the client
+ * logs in as (cli/client.ts tokenKey), so clients of other identities never share a token.
+ * Implement it to share tokens your own way.
+ */
 export interface TokenStore {
-  get(server: string): Promise<StoredToken | undefined>;
-  set(server: string, token: StoredToken): Promise<void>;
+  get(key: string): Promise<StoredToken | undefined>;
+  set(key: string, token: StoredToken): Promise<void>;
 }
 
 export class MemoryTokenStore implements TokenStore {
   private readonly tokens = new Map<string, StoredToken>();
 
-  async get(server: string): Promise<StoredToken | undefined> {
-    return this.tokens.get(server);
+  async get(key: string): Promise<StoredToken | undefined> {
+    return this.tokens.get(key);
   }
 
-  async set(server: string, token: StoredToken): Promise<void> {
-    this.tokens.set(server, token);
+  async set(key: string, token: StoredToken): Promise<void> {
+    this.tokens.set(key, token);
   }
 }
 
@@ -43,18 +48,25 @@ interface TokenFile {
   tokens: Record<string, StoredToken>;
 }
 
-/** The `dssss` command's token cache: a JSON file, mode 0600 and this user's alone, replaced atomically, one token per server. */
+/**
+ * The `dssss` command's token cache: a JSON file, mode 0600 and this user's alone, replaced
+ * atomically, one token per key. A file of an earlier version (keyed by URL alone) reads as
+ * well: its entries match no key, and go once they expire.
+ */
 export class FileTokenStore implements TokenStore {
   constructor(readonly path: string) {}
 
-  async get(server: string): Promise<StoredToken | undefined> {
-    const token = (await this.read()).tokens[server];
+  async get(key: string): Promise<StoredToken | undefined> {
+    const token = (await this.read()).tokens[key];
     return token !== undefined && typeof token.token === 'string' ? token : undefined;
   }
 
-  async set(server: string, token: StoredToken): Promise<void> {
+  async set(key: string, token: StoredToken): Promise<void> {
     const file = await this.read();
-    file.tokens[server] = token;
+    // Expired tokens go: one entry per identity a user ever had would pile up otherwise.
+    const now = Date.now();
+    for (const [other, stored] of Object.entries(file.tokens)) if (Date.parse(stored?.expiresAt) <= now) delete file.tokens[other];
+    file.tokens[key] = token;
     // A fresh, exclusively created 0600 temp file renamed into place: never a file someone planted.
     await writeFileAtomic(this.path, `${JSON.stringify(file)}\n`, 0o600);
   }
