@@ -317,6 +317,16 @@ describe('DssssClient: logging in', () => {
     expect(fake.stsKeys).not.toContain(processKeys.accessKeyId);
   });
 
+  it('keeps a token per identity in a shared store: a client given another document logs in as that one', async () => {
+    const shared = new MemoryTokenStore();
+    const web = await as('web', { tokenStore: shared });
+    await web.put('web/shared-store', 'web only', { roles: ['web'] });
+    const billing = await as('billing', { tokenStore: shared });
+    expect(await codeOf(billing.get('web/shared-store'))).toEqual(['not_found', 404]);
+    expect((await billing.whoami()).role).toBe('billing');
+    expect((await web.get('web/shared-store', { forceFetch: true })).value).toBe('web only');
+  });
+
   it('runs many clients in one process, each with its own IMDS endpoint (with a path), role and tokens', async () => {
     // The stand-in mounts each instance's IMDS at <url>/<instance id>.
     const instances = [await h.launch('web'), await h.launch('billing')];
