@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { tokenKey } from '../cli/client';
 import { buildClient, CLIENT_FILE } from '../scripts/build';
 
 export const CLIENT_START_RUNS = 20;
@@ -41,8 +42,9 @@ export async function runClientStart(log: (line: string) => void): Promise<Clien
   const tokenFile = join(home, 'token.json');
   const now = Date.now();
   const token = { token: 'bench-token', role: 'web', method: 'iam', obtainedAt: new Date(now).toISOString(), expiresAt: new Date(now + 3600_000).toISOString() };
-  await writeFile(tokenFile, JSON.stringify({ version: 1, tokens: { [url]: token } }), { mode: 0o600 });
   const env = { PATH: process.env.PATH ?? '', HOME: home, DSSSS_URL: url, DSSSS_TOKEN_FILE: tokenFile, AWS_EC2_METADATA_DISABLED: 'true', DSSSS_RETRY_FOR: '0' };
+  // Under the key the command looks up: this server, and the identity its environment selects.
+  await writeFile(tokenFile, JSON.stringify({ version: 1, tokens: { [tokenKey(url, env, { method: 'auto' })]: token } }), { mode: 0o600 });
 
   const samples: number[] = [];
   try {

@@ -3,14 +3,14 @@
 // value cache. Everything belongs to one DssssClient instance: its environment, IMDS
 // endpoint, credentials, token store and caches, so thousands can share a process.
 
-import { createHmac, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createFileExclusive } from '../lambda/adapters/files';
 import type { ListEntry } from '../lambda/core/service';
 import { parseSecretName } from '../lambda/core/names';
 import { credentialsFromEnv, hasNonInstanceCredentials, profileCredentials, signGetCallerIdentity, type CredentialsProvider } from './credentials';
 import { codeForStatus, DssssClientError, isServerErrorCode } from './errors';
 import { Imds, imdsEndpoint } from './imds';
+import { readPrivateFile } from './private-file';
 import { Backoff, DEFAULT_RETRY_FOR_SECONDS, parseRetryFor, RETRIED_STATUSES, retryAfterMs, type RetryTiming } from './retry';
 import { MemoryTokenStore, type LoginMethod, type StoredToken, type TokenStore } from './token-store';
 import { sameSecrets, sleep } from './watch';
@@ -135,6 +135,10 @@ export class DssssClient {
   private readonly imds: Imds | undefined;
   private readonly values = new Map<string, Cached<Secret>>();
   private readonly bulk = new Map<string, Cached<ReadonlyMap<string, Secret>>>();
+  /** Where this client's token is kept: the server and who logs in (see tokenKey). */
+  private readonly tokenKey: string;
+  /** The same server and environment without a forced method or document: where an explicit login also leaves its token. */
+  private readonly envTokenKey: string;
   private loggingIn: Promise<StoredToken> | undefined;
 
   constructor(private readonly options: DssssClientOptions = {}) {
@@ -151,6 +155,12 @@ export class DssssClient {
     this.fetcher = options.fetch ?? fetch;
     const endpoint = imdsEndpoint(this.env);
     this.imds = endpoint === undefined ? undefined : new Imds(endpoint, this.fetcher);
+    this.envTokenKey = tokenKey(this.url, this.env, { method: 'auto' });
+    this.tokenKey = tokenKey(this.url, this.env, {
+      method: options.document !== undefined ? 'document' : (options.method ?? 'auto'),
+      document: options.document,
+      credentials: options.credentials,
+    });
   }
 
   // --- logging in -----------------------------------------------------------------------
@@ -200,7 +210,9 @@ export class DssssClient {
       throw new DssssClientError('bad_response', 'the login answer holds no token');
     }
     const token: StoredToken = { token: answer.token, role: answer.role, expiresAt: answer.expiresAt, method, obtainedAt: new Date().toISOString() };
-    await this.tokens.set(this.url, token);
+    await this.tokens.set(this.tokenKey, token);
+    // `dssss login --method ec2`, `dssss dev login`: the token later commands of this environment use.
+    if (explicit && this.envTokenKey !== this.tokenKey) await this.tokens.set(this.envTokenKey, token);
     return token;
   }
 
@@ -209,7 +221,7 @@ export class DssssClient {
     const forced = this.options.method ?? 'auto';
     if (forced !== 'auto') return forced;
     // A token obtained one way is renewed the same way, without probing IMDS again.
-    const previous = explicit ? undefined : (await this.tokens.get(this.url))?.method;
+    const previous = explicit ? undefined : (await this.tokens.get(this.tokenKey))?.method;
     if (previous === 'document') {
       throw new DssssClientError('no_credentials', 'the token from a given identity document has expired: log in again (dssss dev login, or dssss login --document FILE)');
     }
@@ -268,21 +280,21 @@ export class DssssClient {
   private async nonceHeader(): Promise<Record<string, string>> {
     const file = this.env.DSSSS_NONCE_FILE;
     if (!file) return {};
-    let text: string;
-    try {
-      text = (await readFile(file, 'utf8')).trim();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DssssClientError('no_credentials', `cannot read DSSSS_NONCE_FILE (${(err as NodeJS.ErrnoException).code})`);
+    // Only a file of this user's alone: a seed someone else planted or could read gives them every server's nonce.
+    let text = await readPrivateFile(file, 'DSSSS_NONCE_FILE', NONCE_FILE_FIX);
+    if (text === undefined) {
       // Exclusive: two first logins at once must not write two different seeds.
       await createFileExclusive(file, `${NONCE_SEED_PREFIX}${randomBytes(32).toString('base64url')}\n`, 0o600);
-      text = (await readFile(file, 'utf8')).trim();
+      // Read back with the same checks: whatever won the race to create it must pass them too.
+      text = await readPrivateFile(file, 'DSSSS_NONCE_FILE', NONCE_FILE_FIX);
+      if (text === undefined) throw new DssssClientError('no_credentials', `DSSSS_NONCE_FILE ${file} vanished as it was created`);
     }
-    return { 'X-Dssss-Nonce': serverNonce(text, this.serverId, this.url, this.options.onWarning) };
+    return { 'X-Dssss-Nonce': serverNonce(text.trim(), this.serverId, this.url, this.options.onWarning) };
   }
 
   /** The stored token if it has more than a quarter of its lifetime left; else a new one. */
   private async token(): Promise<StoredToken> {
-    const stored = await this.tokens.get(this.url);
+    const stored = await this.tokens.get(this.tokenKey);
     const forced = this.options.document !== undefined ? 'document' : this.options.method;
     if (stored !== undefined && (forced === undefined || forced === 'auto' || stored.method === forced)) {
       const expires = Date.parse(stored.expiresAt);
@@ -315,17 +327,18 @@ export class DssssClient {
   /**
    * Every secret under `prefix` the caller may read, by name: the bulk read
    * (`GET /v1/secrets?prefix=P&values=true`), every page. `prefix` is whole segments: `app`
-   * means `app/`.
+   * means `app/`. Each call answers a Map of its own (the secrets in it are frozen): what a
+   * caller does to it reaches neither the cache nor another caller.
    */
   async getAll(prefix: string, options: ReadOptions = {}): Promise<ReadonlyMap<string, Secret>> {
     const segments = segmentPrefix(prefix);
     if (!options.forceFetch) {
       const hit = this.cached(this.bulk, segments);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return new Map(hit);
     }
     const secrets = await this.bulkRead(segments, options.forceFetch === true);
     this.remember(this.bulk, segments, secrets);
-    return secrets;
+    return new Map(secrets);
   }
 
   private async bulkRead(prefix: string, fresh: boolean, signal?: AbortSignal): Promise<ReadonlyMap<string, Secret>> {
@@ -381,7 +394,8 @@ export class DssssClient {
         options.onError?.(asClientError(err));
         continue;
       }
-      this.remember(this.bulk, segments, next);
+      // The cache keeps a copy: onChange may do what it likes with `next`.
+      this.remember(this.bulk, segments, new Map(next));
       if (!sameSecrets(current, next)) {
         const previous = current;
         current = next;
@@ -559,6 +573,63 @@ class NoInstanceRole extends DssssClientError {
   }
 }
 
+/**
+ * What selects the identity a client logs in as, besides its options: the variables its
+ * credential chain reads (never a secret: key ids, not keys; token file paths, not tokens).
+ */
+const IDENTITY_VARIABLES = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_PROFILE',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_CONFIG_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE',
+  'AWS_LAMBDA_FUNCTION_NAME',
+  'HOME',
+  'USERPROFILE',
+] as const;
+
+/** A random name for a function given as credentials or document: the same function, the same name, in this process only. */
+const functionIds = new WeakMap<object, string>();
+function functionId(given: object): string {
+  let id = functionIds.get(given);
+  if (id === undefined) functionIds.set(given, (id = randomBytes(16).toString('base64url')));
+  return id;
+}
+
+/**
+ * The token store's key for a client: the server's URL, a space, and a SHA-256 digest of
+ * what selects who logs in (the method forced, a given document's digest or credentials
+ * function, the IMDS endpoint, IDENTITY_VARIABLES), so `AWS_PROFILE=readonly dssss get`
+ * logs in as readonly instead of reusing another identity's token. Only the digest is kept:
+ * the file names no profile, key id or path.
+ */
+export function tokenKey(
+  url: string,
+  env: Env,
+  given: { method: 'auto' | 'ec2' | 'iam' | 'document'; document?: DssssClientOptions['document']; credentials?: CredentialsProvider | undefined },
+): string {
+  const document =
+    given.document === undefined
+      ? null
+      : typeof given.document === 'function'
+        ? `function ${functionId(given.document)}`
+        : `sha256 ${createHash('sha256').update(given.document.replace(/\s+/g, '')).digest('base64url')}`;
+  const identity = {
+    v: 1,
+    method: given.method,
+    document,
+    credentials: given.credentials === undefined ? null : functionId(given.credentials),
+    imds: imdsEndpoint(env) ?? null,
+    env: IDENTITY_VARIABLES.map((name) => env[name] || null),
+  };
+  return `${url} ${createHash('sha256').update(JSON.stringify(identity)).digest('base64url')}`;
+}
+
 function serverUrl(given: string | undefined): string {
   if (!given) throw new DssssClientError('invalid_argument', 'no server: give a url (DSSSS_URL)');
   let url: URL;
@@ -617,6 +688,9 @@ export function asClientError(err: unknown): DssssClientError {
 
 /** A nonce file of this client: a seed from which each server's nonce is derived. */
 const NONCE_SEED_PREFIX = 'dssss-nonce-seed.v2:';
+/** What to do about a nonce file the client refuses. */
+const NONCE_FILE_FIX =
+  'remove it, and the next login writes a new seed (mode 0600); an instance already bound to the old nonce then needs its binding deleted by an admin (see "Replayed identity documents" in the README)';
 
 /**
  * The nonce `server` (its id and URL) gets from the nonce file's content. A file written by

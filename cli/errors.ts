@@ -24,7 +24,7 @@ export type ServerErrorCode =
 /**
  * The client's own codes: `unreachable` (no answer from the server within the retry budget),
  * `unavailable` also for a 502-504 without a dssss body, `no_credentials` (nothing to log in
- * with), `imds_unavailable` (IMDS did not answer, or refused), `invalid_argument` (a name,
+ * with, or a nonce or token file refused as not this user's alone), `imds_unavailable` (IMDS did not answer, or refused), `invalid_argument` (a name,
  * URL, option or input the client refuses before sending anything), `bad_response` (an
  * answer that is not what the API sends), `aborted` (the caller's AbortSignal).
  */

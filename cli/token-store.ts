@@ -1,10 +1,11 @@
-// Where a client keeps its tokens, one per server: in memory (the library's default, one
-// store per client) or in a 0600 file (the `dssss` command's, shared by its invocations).
+// Where a client keeps its tokens, one per server and identity: in memory (the library's
+// default, one store per client) or in a 0600 file (the `dssss` command's, shared by its
+// invocations).
 
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../lambda/adapters/files';
+import { readPrivateFile } from './private-file';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -20,21 +21,25 @@ export interface StoredToken {
   readonly obtainedAt: string;
 }
 
-/** A token per server (its base URL). Implement it to share tokens your own way. */
+/**
+ * A token per key: the server's base URL, a space, and a digest of the identity the client
+ * logs in as (cli/client.ts tokenKey), so clients of other identities never share a token.
+ * Implement it to share tokens your own way.
+ */
 export interface TokenStore {
-  get(server: string): Promise<StoredToken | undefined>;
-  set(server: string, token: StoredToken): Promise<void>;
+  get(key: string): Promise<StoredToken | undefined>;
+  set(key: string, token: StoredToken): Promise<void>;
 }
 
 export class MemoryTokenStore implements TokenStore {
   private readonly tokens = new Map<string, StoredToken>();
 
-  async get(server: string): Promise<StoredToken | undefined> {
-    return this.tokens.get(server);
+  async get(key: string): Promise<StoredToken | undefined> {
+    return this.tokens.get(key);
   }
 
-  async set(server: string, token: StoredToken): Promise<void> {
-    this.tokens.set(server, token);
+  async set(key: string, token: StoredToken): Promise<void> {
+    this.tokens.set(key, token);
   }
 }
 
@@ -43,30 +48,43 @@ interface TokenFile {
   tokens: Record<string, StoredToken>;
 }
 
-/** The `dssss` command's token cache: a JSON file, mode 0600, replaced atomically, one token per server. */
+/**
+ * The `dssss` command's token cache: a JSON file, mode 0600 and this user's alone, replaced
+ * atomically, one token per key. A file of an earlier version (keyed by URL alone) reads as
+ * well: its entries match no key, and go once they expire.
+ */
 export class FileTokenStore implements TokenStore {
   constructor(readonly path: string) {}
 
-  async get(server: string): Promise<StoredToken | undefined> {
-    const token = (await this.read()).tokens[server];
+  async get(key: string): Promise<StoredToken | undefined> {
+    const token = (await this.read()).tokens[key];
     return token !== undefined && typeof token.token === 'string' ? token : undefined;
   }
 
-  async set(server: string, token: StoredToken): Promise<void> {
+  async set(key: string, token: StoredToken): Promise<void> {
     const file = await this.read();
-    file.tokens[server] = token;
+    // Expired tokens go: one entry per identity a user ever had would pile up otherwise.
+    const now = Date.now();
+    for (const [other, stored] of Object.entries(file.tokens)) if (Date.parse(stored?.expiresAt) <= now) delete file.tokens[other];
+    file.tokens[key] = token;
     // A fresh, exclusively created 0600 temp file renamed into place: never a file someone planted.
     await writeFileAtomic(this.path, `${JSON.stringify(file)}\n`, 0o600);
   }
 
+  /**
+   * The file as it is; empty when there is none, or it is not a token file. A file another
+   * user owns or planted, one others may read or write, or a symbolic link is refused
+   * (`no_credentials`): its tokens would be someone else's choice, or readable by them.
+   */
   private async read(): Promise<TokenFile> {
+    const text = await readPrivateFile(this.path, 'the token file', 'remove it, and the next login writes a new one (mode 0600)');
     try {
-      const file = JSON.parse(await readFile(this.path, 'utf8')) as TokenFile;
+      const file = JSON.parse(text ?? '') as TokenFile;
       if (file.version === 1 && typeof file.tokens === 'object' && file.tokens !== null && !Array.isArray(file.tokens)) {
         return { version: 1, tokens: Object.assign(Object.create(null) as Record<string, StoredToken>, file.tokens) };
       }
     } catch {
-      // missing or unreadable: start afresh
+      // missing or not JSON: start afresh
     }
     return { version: 1, tokens: Object.create(null) as Record<string, StoredToken> };
   }

@@ -18,7 +18,7 @@ export const exec: Command = {
   summary: 'run CMD with the secrets under P as environment variables; --watch restarts or signals it when they change',
   details: `One bulk read (100 names a request); each secret under P you may read becomes a variable: the rest of its
 name in UPPER_SNAKE (app/db-password is DB_PASSWORD). Refuses to set a variable the environment already has, or one
-that steers what runs (PATH, NODE_*, LD_*, AWS_*, DSSSS_*, proxies, ...); --only A,B exports exactly those (exit 5 if
+that steers what runs (PATH, NODE_*, LD_*, *_OPTS, MAKEFLAGS, init files, credential paths, AWS_*, DSSSS_*, proxies, ...); --only A,B exports exactly those (exit 5 if
 one is missing). Exits with CMD's status (127 when it cannot be found).
 --watch: re-read every --interval seconds (default ${DEFAULT_INTERVAL_SECONDS}, each wait 80-100% of it). On a change,
   restart (default): SIGTERM, up to --grace seconds (default ${DEFAULT_GRACE_SECONDS}), SIGKILL, then CMD again with the new
@@ -238,23 +238,41 @@ function sameEnvironment(a: Record<string, string | undefined>, b: Record<string
 
 /**
  * Variables that decide what runs or how: loaders, interpreters' and tools' options, paths,
- * pagers and editors, TLS and resolver configuration, credentials, dssss itself. A deny-list
+ * init files, pagers and editors, TLS and resolver configuration, credentials and config
+ * files named by path, dssss itself. A deny-list
  * is never complete: `exec --only` is the allow-list, and the writer rules decide who can
  * create a name under a prefix at all.
  */
 const PROTECTED_VARIABLES = new RegExp(
   '^(' +
     [
-      'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'IFS', 'ENV', 'BASH_ENV', 'BASH_FUNC_.*', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'PS[0-9]', 'PROMPT_COMMAND',
-      'TMPDIR', 'TZ', 'TZDIR', 'LANG', 'LANGUAGE', 'LC_.*', 'TERM', 'TERMINFO.*', 'XDG_.*', 'HOSTALIASES', 'LOCALDOMAIN', 'RES_OPTIONS', 'GCONV_PATH', 'GLIBC_TUNABLES', 'MALLOC_.*',
-      'NODE_.*', 'NPM_CONFIG_.*', 'YARN_.*', 'LD_.*', 'DYLD_.*', 'PYTHON.*', 'PIP_.*', 'CONDA_.*', 'VIRTUAL_ENV', 'PERL.*', 'RUBY.*', 'GEM_.*', 'BUNDLE_.*', 'PHPRC', 'PHP_INI_SCAN_DIR',
-      'LUA_.*', 'TCLLIBPATH', 'R_LIBS.*', 'R_PROFILE.*', 'R_ENVIRON.*',
+      // Shells: their init files, options and function paths.
+      'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'IFS', 'ENV', 'BASH_.*', 'SHELLOPTS', 'BASHOPTS', 'CDPATH', 'FPATH', 'PS[0-9]', 'PROMPT_COMMAND',
+      'ZDOTDIR', 'INPUTRC', 'SCREENRC', 'SYSSCREENRC',
+      // The C library: locales, message catalogues, the resolver, the allocator.
+      'TMPDIR', 'TZ', 'TZDIR', 'LANG', 'LANGUAGE', 'LC_.*', 'LOCPATH', 'NLSPATH', 'LOCALE_ARCHIVE', 'TERM', 'TERMINFO.*', 'XDG_.*',
+      'HOSTALIASES', 'LOCALDOMAIN', 'RES_OPTIONS', 'RESOLV_.*', 'GCONV_PATH', 'GLIBC_TUNABLES', 'MALLOC_.*',
+      // Interpreters and their package managers.
+      'NODE_.*', 'NPM_CONFIG_.*', 'YARN_.*', 'DENO_.*', 'BUN_.*', 'LD_.*', 'DYLD_.*', 'PYTHON.*', 'PIP_.*', 'UV_.*', 'CONDA_.*', 'VIRTUAL_ENV', 'IPYTHONDIR', 'JUPYTER_.*',
+      'PERL.*', 'RUBY.*', 'GEM_.*', 'BUNDLE_.*', 'IRBRC', 'PHPRC', 'PHP_INI_SCAN_DIR', 'LUA_.*', 'TCLLIBPATH', 'R_LIBS.*', 'R_PROFILE.*', 'R_ENVIRON.*',
+      'ERL_.*', 'ELIXIR_.*', 'MIX_.*', 'GUILE_.*', 'JULIA_.*', 'OCAML.*', 'CAML_.*', 'GHC_.*', 'EMACS.*',
       'GO(FLAGS|PATH|ROOT|PROXY|PRIVATE|NOPROXY|NOSUMDB|NOSUMCHECK|INSECURE|TOOLCHAIN|ENV|BIN|CACHE|MODCACHE|EXPERIMENT|DEBUG|OS|ARCH|WORK|SUMDB|VCS|AUTH)', 'CGO_.*', 'CARGO_.*', 'RUST.*', 'DOTNET_.*', 'COMPLUS_.*', 'CORECLR_.*',
-      'JAVA_HOME', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', 'CLASSPATH', 'MAVEN_OPTS', 'GRADLE_.*',
-      'GIT_.*', 'SSH_.*', 'GNUPGHOME', 'GPG_.*', 'EDITOR', 'VISUAL', 'PAGER', '.*_PAGER', 'LESS.*', 'MANPAGER', 'BROWSER',
-      'OPENSSL_.*', 'SSL_.*', 'SSLKEYLOGFILE', 'CURL_.*', 'WGETRC', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
-      'HTTPS?_PROXY', 'ALL_PROXY', 'NO_PROXY', 'FTP_PROXY', 'KUBECONFIG', 'DOCKER_.*', 'CONTAINER_HOST', 'HELM_.*', 'TF_.*',
-      'AWS_.*', 'DSSSS_.*', 'ECS_.*',
+      // The JVM: its options under any tool's name (JAVA_OPTS, CATALINA_OPTS, SBT_OPTS, ...).
+      'JAVA_HOME', 'JRE_HOME', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS', '.*_OPTS', '.*_JAVA_OPTIONS', 'CLASSPATH', 'CATALINA_.*', 'JPDA_.*', 'GRADLE_.*',
+      // Builds: make and the compilers it runs.
+      'MAKE', 'MAKEFILES', 'MAKEFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'MFLAGS', 'GNUMAKEFLAGS', 'CC', 'CXX', 'CPP', 'LD', '(C|CXX|CPP|LD)FLAGS', 'PKG_CONFIG_.*',
+      // Tools that run an editor, pager or helper, or read an init file: version control, editors, pagers.
+      'GIT_.*', 'HG.*', 'SVN_.*', 'SSH_.*', 'GNUPGHOME', 'GPG_.*', 'EDITOR', 'VISUAL', '.*_EDITOR', '.*_ASKPASS', 'PAGER', '.*_PAGER', 'LESS.*', 'MANPAGER', 'MANOPT', 'BROWSER',
+      'VIM.*', 'GVIMINIT', 'MYG?VIMRC', 'EXINIT', 'PSQLRC', 'PSQL_.*',
+      // TLS, HTTP clients, proxies, credentials and config read from a path.
+      'OPENSSL_.*', 'SSL_.*', 'SSLKEYLOGFILE', 'GNUTLS_.*', 'CURL_.*', 'WGETRC', 'NETRC', 'REQUESTS_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS',
+      'HTTPS?_PROXY', 'ALL_PROXY', 'NO_PROXY', 'FTP_PROXY', 'KRB5.*', 'PGPASSFILE', 'PGSERVICEFILE', 'PGSYSCONFDIR', 'PGSSL.*', 'PGGSS.*',
+      'MYSQL_HOME', 'MYSQL_TEST_LOGIN_FILE', 'LIBMYSQL_.*', 'ANSIBLE_.*',
+      'KUBECONFIG', 'DOCKER_.*', 'CONTAINER_HOST', 'HELM_.*', 'TF_.*',
+      // Clouds: where their SDKs and CLIs find credentials, config and metadata endpoints.
+      'AWS_.*', 'ECS_.*', 'BOTO_.*', 'GOOGLE_APPLICATION_CREDENTIALS', 'CLOUDSDK_.*', 'GCE_METADATA_.*',
+      'AZURE_CONFIG_DIR', 'AZURE_FEDERATED_TOKEN_FILE', 'AZURE_CLIENT_CERTIFICATE_PATH', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'MSI_ENDPOINT',
+      'DSSSS_.*',
     ].join('|') +
     ')$',
 );

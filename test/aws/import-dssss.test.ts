@@ -13,6 +13,7 @@ import { CreateKeyCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/cl
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { tokenKey } from '../../cli/client';
 import { main } from '../../cli/main';
 import { localFixture, type Fixture } from '../helpers';
 
@@ -44,11 +45,12 @@ async function putGoSecret(master: Uint8Array, kmsArn: string, name: string, val
   await ssm.send(new PutParameterCommand({ Name: `.dssss.secret.${name}`, Type: 'SecureString', KeyId: kmsArn, Value: JSON.stringify(record, null, '  ') }));
 }
 
+const commandEnv = () => ({ ...process.env, DSSSS_URL: url, DSSSS_TOKEN_FILE: tokenFile, DSSSS_RETRY_FOR: '0' });
+
 async function dssss(args: string[]): Promise<{ code: number; stderr: string }> {
   let stderr = '';
   const sink = new Writable({ write: (chunk: Buffer, _e, done) => ((stderr += chunk.toString()), done()) });
-  const env = { ...process.env, DSSSS_URL: url, DSSSS_TOKEN_FILE: tokenFile, DSSSS_RETRY_FOR: '0' };
-  const code = await main(args, { env, stdin: Readable.from([]), stdout: new Writable({ write: (_c, _e, done) => done() }), stderr: sink });
+  const code = await main(args, { env: commandEnv(), stdin: Readable.from([]), stdout: new Writable({ write: (_c, _e, done) => done() }), stderr: sink });
   return { code, stderr };
 }
 
@@ -69,7 +71,8 @@ async function cacheToken(role: string): Promise<void> {
   const token = await f.login(role);
   const now = Date.now();
   const entry = { token, role, method: 'ec2', expiresAt: new Date(now + 15 * 60_000).toISOString(), obtainedAt: new Date(now).toISOString() };
-  await writeFile(tokenFile, JSON.stringify({ version: 1, tokens: { [url]: entry } }), { mode: 0o600 });
+  // Where the command looks for its token: this server, and the identity its environment selects.
+  await writeFile(tokenFile, JSON.stringify({ version: 1, tokens: { [tokenKey(url, commandEnv(), { method: 'auto' })]: entry } }), { mode: 0o600 });
 }
 
 describe('dssss admin import-dssss (moto_server as the original deployment\'s account)', () => {

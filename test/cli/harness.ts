@@ -33,6 +33,8 @@ export interface CommandOptions {
   tokenFile?: string;
   bundle?: boolean;
   cwd?: string;
+  /** The instance whose IMDS the command reads (default: the last one launched). A token is kept per IMDS endpoint, as per identity. */
+  instance?: StandInInstance;
 }
 
 export async function startHarness() {
@@ -51,25 +53,26 @@ export async function startHarness() {
    * A new EC2 instance of `role`, in the stand-in and in the server's registry, on which later
    * commands run (their IMDS is its). Without `instanceRole` no role is attached (its IMDS
    * answers 404 for one), so the client logs in with its identity document; with it, with the
-   * role's credentials, which STS knows as `assumed-role/<role>/<instance id>`.
+   * role's credentials, which STS knows as `assumed-role/<role>/<instance id>`. `current:
+   * false`: commands stay on the instance they ran on (give this one as a command's `instance`).
    */
-  async function launch(role: string, options: { instanceRole?: boolean } = {}): Promise<StandInInstance> {
+  async function launch(role: string, options: { instanceRole?: boolean; current?: boolean } = {}): Promise<StandInInstance> {
     const instance = fake.addInstance(fake.newInstanceId(), ACCOUNT, role);
     if (!options.instanceRole) fake.detachRole(instance.instanceId);
     await f.registry.register(instance.instanceId, ACCOUNT, role);
-    current = instance;
+    if (options.current !== false) current = instance;
     return instance;
   }
   await launch('web');
 
-  /** The environment a command gets: no AWS credentials unless a test gives some, IMDS (the last instance launched) and STS on the stand-in, no retries. */
-  function environment(options: { env?: Record<string, string>; tokenFile?: string } = {}): Record<string, string> {
+  /** The environment a command gets: no AWS credentials unless a test gives some, IMDS (its instance, else the last launched) and STS on the stand-in, no retries. */
+  function environment(options: { env?: Record<string, string>; tokenFile?: string; instance?: StandInInstance } = {}): Record<string, string> {
     return {
       PATH: process.env.PATH!,
       HOME: home,
       DSSSS_URL: url,
       DSSSS_TOKEN_FILE: options.tokenFile ?? join(home, 'token.json'),
-      AWS_EC2_METADATA_SERVICE_ENDPOINT: aws.imdsUrl(current.instanceId),
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: aws.imdsUrl((options.instance ?? current).instanceId),
       // Signed for the STS stand-in: a request signed for real STS would be forwarded there.
       AWS_ENDPOINT_URL_STS: aws.url,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

@@ -137,6 +137,38 @@ describe('DssssClient: the value cache', () => {
     await off.get('cache/b');
     expect(seen.slice(from).filter((r) => r.path === '/v1/secret/cache/b')).toHaveLength(2);
   });
+  it('hands every caller its own copy: mutating what getAll, get or watch returned changes nothing the client returns next', async () => {
+    const web = await as('web', { cacheTtlMs: 60_000 });
+    await web.put('copy/a', 'one', { roles: ['web'] });
+    const first = (await web.getAll('copy')) as Map<string, Secret>;
+    first.delete('copy/a');
+    first.set('copy/planted', { name: 'copy/planted', value: 'planted', version: 1, roles: ['web'] });
+    const again = await web.getAll('copy');
+    expect([...again.keys()]).toEqual(['copy/a']);
+    expect(again).not.toBe(first);
+    expect(again.get('copy/a')?.value).toBe('one');
+    // The secrets themselves, as get answers them, are frozen.
+    const secret = await web.get('copy/a');
+    expect(Object.isFrozen(secret) && Object.isFrozen(secret.roles)).toBe(true);
+    expect(() => ((secret as { value: string }).value = 'changed')).toThrow(TypeError);
+    expect((await web.get('copy/a')).value).toBe('one');
+    // What watch hands onChange is cached for getAll too: changing it changes nothing there.
+    const controller = new AbortController();
+    let seenOnce = false;
+    const watching = web.watch('copy', {
+      intervalMs: 20,
+      signal: controller.signal,
+      initial: new Map(),
+      onChange: (secrets) => {
+        (secrets as Map<string, Secret>).clear();
+        seenOnce = true;
+        controller.abort();
+      },
+    });
+    await watching;
+    expect(seenOnce).toBe(true);
+    expect([...(await web.getAll('copy')).keys()]).toEqual(['copy/a']);
+  });
 });
 
 describe('DssssClient: errors', () => {
@@ -283,6 +315,16 @@ describe('DssssClient: logging in', () => {
       process.env = saved;
     }
     expect(fake.stsKeys).not.toContain(processKeys.accessKeyId);
+  });
+
+  it('keeps a token per identity in a shared store: a client given another document logs in as that one', async () => {
+    const shared = new MemoryTokenStore();
+    const web = await as('web', { tokenStore: shared });
+    await web.put('web/shared-store', 'web only', { roles: ['web'] });
+    const billing = await as('billing', { tokenStore: shared });
+    expect(await codeOf(billing.get('web/shared-store'))).toEqual(['not_found', 404]);
+    expect((await billing.whoami()).role).toBe('billing');
+    expect((await web.get('web/shared-store', { forceFetch: true })).value).toBe('web only');
   });
 
   it('runs many clients in one process, each with its own IMDS endpoint (with a path), role and tokens', async () => {
