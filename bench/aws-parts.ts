@@ -10,11 +10,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { awsClientOptions } from '../lambda/adapters/aws-client';
 import { AwsQueryClient } from '../lambda/adapters/aws-query';
 import { KeepAliveAgents, post } from '../lambda/adapters/http-post';
+import { signedPostHeaders, signerFor } from '../lambda/adapters/sigv4';
 import { PROJECT_ROOT } from './bundle';
 import { median } from './measure';
 
@@ -44,20 +43,11 @@ export async function runAwsParts(log: (line: string) => void): Promise<PartFigu
   const ec2Sdk = new EC2Client({ ...sdk, ...awsClientOptions() });
   const ec2Query = new AwsQueryClient({ service: 'ec2', region: async () => 'us-east-1', credentials: async () => credentials, env: { AWS_ENDPOINT_URL: endpoint } });
   const agents = new KeepAliveAgents();
-  const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 'ssm', sha256: Hash.bind(null, 'sha256') });
+  const signer = signerFor(credentials, 'us-east-1', 'ssm');
   const plainGetParameter = async () => {
     const body = JSON.stringify({ Name: '/dssss/secrets/bench/get' });
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      port: Number(url.port),
-      path: '/',
-      query: {},
-      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonSSM.GetParameter' },
-      body,
-    });
-    const { text } = await post(url, signed.headers, body, agents, { connectionTimeoutMs: 1000, requestTimeoutMs: 2000, maxResponseBytes: 1 << 20, what: 'SSM' });
+    const headers = await signedPostHeaders(signer, url, { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonSSM.GetParameter' }, body);
+    const { text } = await post(url, headers, body, agents, { connectionTimeoutMs: 1000, requestTimeoutMs: 2000, maxResponseBytes: 1 << 20, what: 'SSM' });
     return JSON.parse(text) as unknown;
   };
   const calls: [string, string, () => Promise<unknown>][] = [

@@ -8,16 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { XMLParser } from 'fast-xml-parser';
 import { signGetCallerIdentity, type IamLoginBody } from '../cli/credentials';
 import { createDevCa, signIdentityDocument } from '../lambda/identity/dev-ca';
-import { startMotoServer } from '../test/aws/moto';
+import { assumeRoleOnMoto, createBookkeepingTable, startMotoServer } from '../test/aws/moto';
 
 /** moto's own account. */
 export const MOTO_ACCOUNT = '123456789012';
@@ -72,14 +69,7 @@ export async function motoAccount(): Promise<MotoAccount> {
 
     const keyArn = (await kms.send(new CreateKeyCommand({ Description: 'dssss bench' }))).KeyMetadata!.Arn!;
     const table = `dssss-bench-${randomBytes(3).toString('hex')}`;
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: table,
-        KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createBookkeepingTable(dynamo, table);
     const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: MOTO_ACCOUNT }, Action: 'sts:AssumeRole' }] });
     const profiles = new Map<string, string>();
     for (const role of BENCH_ROLES) {
@@ -127,33 +117,7 @@ export async function motoAccount(): Promise<MotoAccount> {
         const instanceId = run.Instances![0]!.InstanceId!;
         return signIdentityDocument({ instanceId, accountId: MOTO_ACCOUNT, region: REGION, pendingTime: new Date().toISOString() }, ca);
       },
-      assumeRole: async (role, session) => {
-        const url = new URL(endpoint);
-        const body = new URLSearchParams({
-          Action: 'AssumeRole',
-          Version: '2011-06-15',
-          RoleArn: `arn:aws:iam::${MOTO_ACCOUNT}:role/${role}`,
-          RoleSessionName: session,
-        }).toString();
-        const signer = new SignatureV4({ credentials: TESTING, region: REGION, service: 'sts', sha256: Hash.bind(null, 'sha256') });
-        const signed = await signer.sign({
-          method: 'POST',
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: Number(url.port),
-          path: '/',
-          query: {},
-          headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-          body,
-        });
-        const response = await fetch(`${endpoint}/`, { method: 'POST', headers: signed.headers, body });
-        if (response.status !== 200) throw new Error(`bench: AssumeRole answered ${response.status}`);
-        const xml = new XMLParser().parse(await response.text()) as {
-          AssumeRoleResponse: { AssumeRoleResult: { Credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } } };
-        };
-        const c = xml.AssumeRoleResponse.AssumeRoleResult.Credentials;
-        return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
-      },
+      assumeRole: (role, session) => assumeRoleOnMoto(endpoint, MOTO_ACCOUNT, role, session, TESTING),
       iamLoginBody: (credentials) => signGetCallerIdentity(BENCH_SERVER_ID, awsEnv, async () => credentials),
       record: async (action) => {
         await motoApi('reset-recording');

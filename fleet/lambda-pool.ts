@@ -31,7 +31,6 @@ export interface PoolOptions {
 
 interface Container {
   readonly handler: Promise<LambdaHandler>;
-  busy: boolean;
 }
 
 export interface PoolStats {
@@ -67,14 +66,12 @@ export class LambdaPool {
       }
       container = this.start();
     }
-    container.busy = true;
     this.busy++;
     this.counts.invocations++;
     this.counts.peakConcurrency = Math.max(this.counts.peakConcurrency, this.busy);
     try {
       return await (await container.handler)(event);
     } finally {
-      container.busy = false;
       this.busy--;
       this.idle.push(container);
     }
@@ -91,7 +88,7 @@ export class LambdaPool {
   private start(): Container {
     const wait = this.options.coldStartMs / this.options.compression;
     const handler = new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => createLambdaHandler(this.options.config, this.options.overrides));
-    const container: Container = { handler, busy: false };
+    const container: Container = { handler };
     this.containers.push(container);
     return container;
   }

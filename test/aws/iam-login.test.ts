@@ -8,19 +8,17 @@ import { mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { CreateRoleCommand, DeleteRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { serve, type ServerType } from '@hono/node-server';
-import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { signGetCallerIdentity } from '../../cli/credentials';
 import { createApp } from '../../lambda/app';
 import { loadConfig } from '../../lambda/config';
 import { createRuntime } from '../../lambda/runtime';
+import { assumeRoleOnMoto, createBookkeepingTable, type SessionCredentials } from './moto';
 import { DynamoBookkeeping } from '../../lambda/adapters/dynamo-bookkeeping';
 import { recordStateChange } from '../../lambda/instance-events';
 
@@ -36,45 +34,15 @@ const base = {
 const testing = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 Object.assign(process.env, base, { AWS_ACCESS_KEY_ID: testing.accessKeyId, AWS_SECRET_ACCESS_KEY: testing.secretAccessKey });
 
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken: string;
-}
+type Credentials = SessionCredentials;
 
 let api: ServerType;
 let url: string;
 let home: string;
 let keyArn: string;
 
-/** sts:AssumeRole against moto, signed like any SDK call. */
-async function assumeRole(role: string, session: string): Promise<Credentials> {
-  const host = new URL(endpoint).host;
-  const body = new URLSearchParams({
-    Action: 'AssumeRole',
-    Version: '2011-06-15',
-    RoleArn: `arn:aws:iam::${ACCOUNT}:role/${role}`,
-    RoleSessionName: session,
-  }).toString();
-  const signer = new SignatureV4({ credentials: testing, region: 'us-east-1', service: 'sts', sha256: Hash.bind(null, 'sha256') });
-  const signed = await signer.sign({
-    method: 'POST',
-    protocol: 'http:',
-    hostname: host.split(':')[0]!,
-    port: Number(host.split(':')[1]),
-    path: '/',
-    query: {},
-    headers: { host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-    body,
-  });
-  const response = await fetch(`${endpoint}/`, { method: 'POST', headers: signed.headers, body });
-  expect(response.status).toBe(200);
-  const xml = new XMLParser().parse(await response.text()) as {
-    AssumeRoleResponse: { AssumeRoleResult: { Credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } } };
-  };
-  const c = xml.AssumeRoleResponse.AssumeRoleResult.Credentials;
-  return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
-}
+/** A role session in moto, as the tests' own credentials. */
+const assumeRole = (role: string, session: string): Promise<Credentials> => assumeRoleOnMoto(endpoint, ACCOUNT, role, session, testing);
 
 async function iamLogin(credentials: Credentials | typeof testing): Promise<Response> {
   const payload = await signGetCallerIdentity(SERVER_ID, base, async () => credentials);
@@ -185,14 +153,7 @@ describe('with the bookkeeping table in DynamoDB (moto)', () => {
 
   beforeAll(async () => {
     const dynamo = new DynamoDBClient({});
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: table,
-        KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createBookkeepingTable(dynamo, table);
     bookkeeping = new DynamoBookkeeping(dynamo, table);
     const config = loadConfig({
       ...base,

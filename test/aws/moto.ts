@@ -4,7 +4,10 @@
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { XMLParser } from 'fast-xml-parser';
 import type { TestProject } from 'vitest/node';
+import { signedPostHeaders, signerFor } from '../../lambda/adapters/sigv4';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -60,4 +63,42 @@ declare module 'vitest' {
   export interface ProvidedContext {
     awsEndpoint: string;
   }
+}
+
+/** The bookkeeping table as the stack creates it (partition key `k`, on demand), in moto. */
+export async function createBookkeepingTable(dynamo: DynamoDBClient, name: string): Promise<void> {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [{ AttributeName: 'k', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'k', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+export interface SessionCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+}
+
+/** sts:AssumeRole against moto (as `credentials`), signed like any SDK call: a role session named `session`. */
+export async function assumeRoleOnMoto(
+  endpoint: string,
+  account: string,
+  role: string,
+  session: string,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+): Promise<SessionCredentials> {
+  const url = new URL(`${endpoint}/`);
+  const body = new URLSearchParams({ Action: 'AssumeRole', Version: '2011-06-15', RoleArn: `arn:aws:iam::${account}:role/${role}`, RoleSessionName: session }).toString();
+  const headers = await signedPostHeaders(signerFor(credentials, 'us-east-1', 'sts'), url, { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body);
+  const response = await fetch(url, { method: 'POST', headers, body });
+  if (response.status !== 200) throw new Error(`moto: AssumeRole answered ${response.status}`);
+  const xml = new XMLParser().parse(await response.text()) as {
+    AssumeRoleResponse: { AssumeRoleResult: { Credentials: { AccessKeyId: string; SecretAccessKey: string; SessionToken: string } } };
+  };
+  const c = xml.AssumeRoleResponse.AssumeRoleResult.Credentials;
+  return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
 }
